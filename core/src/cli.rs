@@ -1,0 +1,288 @@
+//! The command line, shared by the `zeroimage` binary, the Python console script and the
+//! Node `bin`: [`run`] takes the arguments after the program name and returns the exit code.
+
+use crate::build::{build_image, parse_key_value, BuildOptions, BuildResult, Progress, Stage};
+use crate::cancel::CancelToken;
+use crate::error::{Error, Result};
+use crate::layer::Compression;
+use crate::platform::Platform;
+use crate::{Base, Format, Sink};
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Build container images for single-binary programs, without Docker.
+#[derive(Debug, Parser)]
+#[command(name = "zeroimage", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build an image: FROM <base>, COPY <program> /<program>, ENTRYPOINT ["/<program>"]
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zeroimage build ./hello\n  zeroimage build ./hello -o out.tar --tag registry.example.com/hello:1.0\n  zeroimage build ./hello --output oci:./layout-dir\n  zeroimage build ./hello --env K=V --user 65532 -- --flag arg"
+)]
+struct BuildArgs {
+    /// The program to package (a Linux ELF executable; static for scratch images)
+    program: PathBuf,
+
+    /// Arguments to pass to the program: the image's Cmd
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+
+    /// Base image [default: scratch]
+    #[arg(long, value_name = "BASE", default_value = "scratch")]
+    from: String,
+
+    /// Output: PATH or oci-archive:PATH (an OCI archive that docker load also reads), or oci:DIR[:TAG] [default: <program>.tar]
+    #[arg(short, long, value_name = "OUTPUT")]
+    output: Option<String>,
+
+    /// Name the image (repeatable): written to the archive for docker load, podman, containerd
+    #[arg(short, long = "tag", value_name = "NAME")]
+    tags: Vec<String>,
+
+    /// Target platform os/arch[/variant] [default: the program's architecture]
+    #[arg(long, value_name = "PLATFORM", conflicts_with_all = ["os", "arch", "variant"])]
+    platform: Option<String>,
+
+    /// Target operating system (with --arch)
+    #[arg(long, value_name = "OS")]
+    os: Option<String>,
+
+    /// Target architecture
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+
+    /// Target architecture variant (with --arch)
+    #[arg(long, value_name = "VARIANT", requires = "arch")]
+    variant: Option<String>,
+
+    /// Path of the program inside the image [default: /<program file name>]
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+
+    /// Set an environment variable (repeatable)
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+
+    /// Working directory
+    #[arg(short, long, value_name = "DIR")]
+    workdir: Option<String>,
+
+    /// User to run as: name, uid or uid:gid
+    #[arg(short, long, value_name = "USER")]
+    user: Option<String>,
+
+    /// Add a config label (repeatable)
+    #[arg(short, long = "label", value_name = "KEY=VALUE")]
+    label: Vec<String>,
+
+    /// Add a manifest annotation (repeatable)
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotation: Vec<String>,
+
+    /// Build a dynamically linked program even if the base lacks its loader
+    #[arg(long)]
+    allow_dynamic: bool,
+
+    /// Manifest and config media types: oci or docker [default: follow the base]
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+
+    /// gzip level for the program's layer, 0-9
+    #[arg(long, value_name = "LEVEL", default_value_t = 6)]
+    compression_level: u32,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    json: bool,
+
+    /// Print nothing but errors (and the digest or JSON on stdout)
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Run the CLI with `args` (without the program name) and return the exit code:
+/// 0 on success, 1 when the build fails, 2 for a usage error.
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    run_with(args, &CancelToken::new())
+}
+
+/// [`run`], with a token that cancels the running command (the binary sets it on Ctrl-C).
+pub fn run_with<I, T>(args: I, cancel: &CancelToken) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let argv = std::iter::once(OsString::from("zeroimage")).chain(args.into_iter().map(Into::into));
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let result = match cli.command {
+        Command::Build(args) => build(args, cancel),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("error: {}", err.report());
+            1
+        }
+    }
+}
+
+fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
+    let base: Base = args.from.parse()?;
+    let platform = match (&args.platform, &args.arch) {
+        (Some(p), _) => Some(p.parse::<Platform>()?),
+        (None, Some(arch)) => {
+            Some(Platform::new(args.os.as_deref().unwrap_or("linux"), arch, args.variant.as_deref())?)
+        }
+        (None, None) => match &args.os {
+            Some(os) => {
+                return Err(Error::InvalidPlatform {
+                    input: os.clone(),
+                    reason: "--os needs --arch (or use --platform os/arch)".into(),
+                })
+            }
+            None => None,
+        },
+    };
+    let sink = match &args.output {
+        Some(output) => output.parse::<Sink>()?,
+        None => Sink::default_for(&args.program),
+    };
+    let mut options = BuildOptions {
+        path: args.path,
+        args: args.args,
+        workdir: args.workdir,
+        user: args.user,
+        allow_dynamic: args.allow_dynamic,
+        format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
+        compression: Compression { level: args.compression_level },
+        cancel: cancel.clone(),
+        ..BuildOptions::default()
+    };
+    for tag in &args.tags {
+        options.tags.push(tag.parse()?);
+    }
+    for kv in &args.env {
+        options.env.push(parse_key_value("env", kv)?);
+    }
+    options.labels = key_values("label", &args.label)?;
+    options.annotations = key_values("annotation", &args.annotation)?;
+    let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    if show_progress {
+        options.progress = Some(progress_renderer());
+    }
+
+    let result = build_image(&base, &args.program, platform.as_ref(), &[sink], &options);
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
+    let result = result?;
+    if args.json {
+        println!("{}", result_json(&result));
+    } else {
+        println!("{}", result.digest);
+        if !args.quiet {
+            eprintln!("wrote {} ({}, {})", result.outputs.join(", "), result.platform, human_size(result.size));
+        }
+    }
+    Ok(())
+}
+
+fn key_values(option: &'static str, items: &[String]) -> Result<BTreeMap<String, String>> {
+    items.iter().map(|kv| parse_key_value(option, kv)).collect()
+}
+
+/// The `--json` document: `{"digest", "config_digest", "size", "platform", "output", ...}`.
+pub fn result_json(result: &BuildResult) -> String {
+    let value = serde_json::json!({
+        "digest": result.digest,
+        "config_digest": result.config_digest,
+        "size": result.size,
+        "platform": result.platform.to_string(),
+        "output": result.outputs.first(),
+        "outputs": result.outputs,
+        "tags": result.tags,
+    });
+    String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8")
+}
+
+fn progress_renderer() -> crate::ProgressFn {
+    let last = Mutex::new((Stage::Layer, u64::MAX));
+    Arc::new(move |p: &Progress| {
+        let Some(total) = p.total.filter(|t| *t > 0) else { return };
+        let percent = p.current.saturating_mul(100) / total;
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if *last == (p.stage, percent) {
+            return;
+        }
+        *last = (p.stage, percent);
+        let verb = match p.stage {
+            Stage::Layer => "compressing",
+            Stage::Write => "writing",
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{verb} {percent:>3}% of {}", human_size(total));
+        let _ = err.flush();
+    })
+}
+
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        assert_eq!(run(["build"]), 2);
+        assert_eq!(run(["frobnicate"]), 2);
+        assert_eq!(run(["--help"]), 0);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(10), "10 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+    }
+}

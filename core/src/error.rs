@@ -1,0 +1,200 @@
+//! Errors: one enum named after what failed, a coarse stable [`ErrorKind`], and [`Error::report`].
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The result type of every fallible zeroimage call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A stable, coarse classification of an [`Error`], shared by the CLI, Python and Node.
+///
+/// The string forms (`invalid_input`, `not_found`, …) are part of the public interface: Node
+/// errors carry them as `code`, Python maps each one to an exception subclass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller gave something malformed: a reference, platform, option or program.
+    InvalidInput,
+    /// Something named by the caller does not exist: the program, a base image, a tag.
+    NotFound,
+    /// A registry refused the credentials, or none were available.
+    Auth,
+    /// A registry answered with an error the caller cannot fix by changing input.
+    Registry,
+    /// The network failed: connection refused, reset, timeout, TLS.
+    Network,
+    /// Reading or writing a local file failed.
+    Io,
+    /// Content did not match its digest, or an archive is corrupt or hostile.
+    Integrity,
+    /// The input is well-formed but asks for something zeroimage does not do.
+    Unsupported,
+    /// The build was cancelled (Ctrl-C, an abort signal).
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// The stable snake_case name of this kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Registry => "registry",
+            ErrorKind::Network => "network",
+            ErrorKind::Io => "io",
+            ErrorKind::Integrity => "integrity",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+
+    /// Every kind, in declaration order (for bindings that build one exception class each).
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::InvalidInput,
+        ErrorKind::NotFound,
+        ErrorKind::Auth,
+        ErrorKind::Registry,
+        ErrorKind::Network,
+        ErrorKind::Io,
+        ErrorKind::Integrity,
+        ErrorKind::Unsupported,
+        ErrorKind::Cancelled,
+    ];
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Everything that can go wrong in zeroimage.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An image reference (`registry/repo:tag`) could not be parsed.
+    #[error("invalid image reference {input:?}: {reason}")]
+    InvalidReference { input: String, reason: String },
+
+    /// A platform (`os/arch[/variant]`) could not be parsed.
+    #[error("invalid platform {input:?}: {reason}")]
+    InvalidPlatform { input: String, reason: String },
+
+    /// A base or output string (`oci-archive:PATH`, `oci:DIR`, …) could not be parsed.
+    #[error("invalid {what} {input:?}: {reason}")]
+    InvalidTransport { what: &'static str, input: String, reason: String },
+
+    /// A build option has a bad value.
+    #[error("invalid {option} {value:?}: {reason}")]
+    InvalidOption { option: &'static str, value: String, reason: String },
+
+    /// The program to package does not exist.
+    #[error("program {} not found", .path.display())]
+    ProgramNotFound { path: PathBuf },
+
+    /// The program path names something that is not a regular file.
+    #[error("program {} is not a regular file (it is {what})", .path.display())]
+    ProgramNotFile { path: PathBuf, what: &'static str },
+
+    /// The program is not something a container runtime can execute on this base.
+    #[error("program {} cannot run in the image: {reason}", .path.display())]
+    ProgramNotRunnable { path: PathBuf, reason: String, hint: String },
+
+    /// The program was built for another architecture than the image platform.
+    #[error("program {} is built for {program_arch} but the image platform is {platform}", .path.display())]
+    ArchitectureMismatch { path: PathBuf, program_arch: String, platform: String },
+
+    /// A dynamically linked program on a base without its libraries.
+    #[error("program {} is dynamically linked (interpreter {interpreter}) and {base} has no such file", .path.display())]
+    DynamicProgram { path: PathBuf, interpreter: String, base: String },
+
+    /// The program changed size while it was being read.
+    #[error("program {} changed while it was being read (expected {expected} bytes, read {actual})", .path.display())]
+    ProgramChanged { path: PathBuf, expected: u64, actual: u64 },
+
+    /// A local file operation failed.
+    #[error("cannot {op} {}", .path.display())]
+    Io { op: &'static str, path: PathBuf, source: io::Error },
+
+    /// Content did not match its digest.
+    #[error("{what} does not match its digest (expected {expected}, got {actual})")]
+    DigestMismatch { what: String, expected: String, actual: String },
+
+    /// The input is well-formed but names something this version does not do.
+    #[error("{what} is not supported")]
+    Unsupported { what: String, hint: Option<String> },
+
+    /// The build was cancelled before it finished; nothing was written.
+    #[error("build cancelled; nothing was written")]
+    Cancelled,
+}
+
+impl Error {
+    /// The coarse kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidReference { .. }
+            | Error::InvalidPlatform { .. }
+            | Error::InvalidTransport { .. }
+            | Error::InvalidOption { .. }
+            | Error::ProgramNotFile { .. }
+            | Error::ProgramNotRunnable { .. }
+            | Error::ArchitectureMismatch { .. }
+            | Error::DynamicProgram { .. } => ErrorKind::InvalidInput,
+            Error::ProgramNotFound { .. } => ErrorKind::NotFound,
+            Error::ProgramChanged { .. } | Error::Io { .. } => ErrorKind::Io,
+            Error::DigestMismatch { .. } => ErrorKind::Integrity,
+            Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+
+    /// What the user can do about it, when there is something specific to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::ProgramNotRunnable { hint, .. } => Some(hint.clone()),
+            Error::Unsupported { hint, .. } => hint.clone(),
+            Error::DynamicProgram { .. } => Some(
+                "a scratch image has no C library or dynamic loader; link the program statically \
+                 (Go: CGO_ENABLED=0; Rust: --target x86_64-unknown-linux-musl or \
+                 RUSTFLAGS='-C target-feature=+crt-static'; C: gcc -static), or build on a base \
+                 that has a libc (--from with a glibc/musl image), or pass --allow-dynamic to \
+                 build anyway"
+                    .to_string(),
+            ),
+            Error::ArchitectureMismatch { program_arch, .. } => Some(format!(
+                "pass --platform linux/{program_arch} (or omit --platform to use the program's \
+                 architecture), or cross-compile the program for the platform you want"
+            )),
+            Error::InvalidPlatform { .. } => {
+                Some("write the platform as os/arch[/variant], e.g. linux/amd64 or linux/arm64".to_string())
+            }
+            _ => None,
+        }
+    }
+
+    /// The whole message: this error, its causes, and the hint, one per line.
+    ///
+    /// This is exactly what the CLI prints after `error: ` and what Python and Node errors carry.
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if let Some(hint) = self.hint() {
+            out.push_str("\n  hint: ");
+            out.push_str(&hint);
+        }
+        out
+    }
+
+    /// An I/O error on `path` during `op` (a verb phrase: "read", "create", "rename … to").
+    pub(crate) fn io(op: &'static str, path: impl AsRef<Path>, source: io::Error) -> Error {
+        Error::Io { op, path: path.as_ref().to_path_buf(), source }
+    }
+}

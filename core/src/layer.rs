@@ -1,0 +1,359 @@
+//! Layers: lazy handles on compressed layer blobs, and the one-pass writer that turns files
+//! into a deterministic, compressed layer (read → tar → sha256 → gzip → sha256 → file).
+
+use crate::cancel::CancelToken;
+use crate::digest::{HashReader, HashWriter};
+use crate::error::{Error, Result};
+use flate2::{Compression as Level, GzBuilder};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use tempfile::TempPath;
+
+/// OCI media type of a gzip-compressed layer.
+pub const MEDIA_TYPE_OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Docker media type of a gzip-compressed layer.
+pub const MEDIA_TYPE_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Size of the buffers bytes stream through.
+pub(crate) const BUFFER_SIZE: usize = 1 << 20;
+
+/// How new layers are compressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compression {
+    /// gzip level, 0–9 (default 6, as `gzip` and Docker use).
+    pub level: u32,
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Compression { level: 6 }
+    }
+}
+
+/// A layer of an image: its descriptor, its uncompressed digest, and where its bytes are.
+///
+/// Bytes move only when a sink copies the layer; the handle itself is cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Media type of the blob (compressed form), e.g. [`MEDIA_TYPE_OCI_LAYER_GZIP`].
+    pub media_type: String,
+    /// `sha256:` digest of the blob as stored.
+    pub digest: String,
+    /// Size of the blob as stored, in bytes.
+    pub size: u64,
+    /// `sha256:` digest of the uncompressed tar (the config's `diff_id`).
+    pub diff_id: String,
+    pub(crate) source: BlobSource,
+}
+
+/// Where a blob's bytes can be read from.
+#[derive(Debug, Clone)]
+pub(crate) enum BlobSource {
+    /// A temporary file this build wrote; deleted when the last handle goes.
+    Temp(Arc<TempPath>),
+}
+
+impl Layer {
+    /// Open the blob's bytes as stored (compressed), exactly `self.size` of them.
+    pub(crate) fn open(&self) -> Result<Box<dyn Read + Send>> {
+        let path = self.source_path();
+        let file = File::open(path).map_err(|e| Error::io("open layer", path, e))?;
+        Ok(Box::new(file.take(self.size)))
+    }
+
+    /// A path naming the blob's source, for messages.
+    pub(crate) fn source_path(&self) -> &Path {
+        match &self.source {
+            BlobSource::Temp(path) => path,
+        }
+    }
+
+    /// The blob's bytes, verified against the descriptor as they stream: at the end, a wrong
+    /// size or digest turns into a read error carrying [`Error::DigestMismatch`].
+    pub(crate) fn verified_reader(&self) -> Result<VerifiedReader> {
+        Ok(VerifiedReader {
+            inner: HashReader::new(self.open()?),
+            digest: self.digest.clone(),
+            size: self.size,
+            what: format!("layer {} read from {}", self.digest, self.source_path().display()),
+        })
+    }
+
+    /// Copy the blob to `out`, verifying its size and digest on the way.
+    pub(crate) fn copy_to(
+        &self,
+        out: &mut dyn Write,
+        cancel: &CancelToken,
+        on_progress: impl FnMut(u64),
+    ) -> Result<()> {
+        let path = self.source_path().to_path_buf();
+        let mut reader = self.verified_reader()?;
+        copy_cancellable(&mut reader, out, cancel, on_progress)
+            .map_err(|e| e.into_error("read layer", &path, "write layer from", &path))?;
+        Ok(())
+    }
+}
+
+/// A reader over a blob that checks its digest and size when it reaches the end.
+pub(crate) struct VerifiedReader {
+    inner: HashReader<Box<dyn Read + Send>>,
+    digest: String,
+    size: u64,
+    what: String,
+}
+
+impl Read for VerifiedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let (digest, size) = self.inner.snapshot();
+            if size != self.size || digest != self.digest {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    Error::DigestMismatch {
+                        what: self.what.clone(),
+                        expected: format!("{} ({} bytes)", self.digest, self.size),
+                        actual: format!("{digest} ({size} bytes)"),
+                    },
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Why a copy stopped.
+#[derive(Debug)]
+pub(crate) enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+    Cancelled,
+}
+
+impl CopyError {
+    /// Into an [`Error`], naming the file read from and the file written to.
+    pub(crate) fn into_error(self, read_op: &'static str, from: &Path, write_op: &'static str, to: &Path) -> Error {
+        match self {
+            CopyError::Read(e) if e.get_ref().is_some_and(|inner| inner.is::<Error>()) => {
+                *e.into_inner().and_then(|inner| inner.downcast::<Error>().ok()).expect("checked above")
+            }
+            CopyError::Read(e) => Error::io(read_op, from, e),
+            CopyError::Write(e) => Error::io(write_op, to, e),
+            CopyError::Cancelled => Error::Cancelled,
+        }
+    }
+}
+
+/// Copy `reader` to `writer` in large buffers, checking `cancel` between buffers and reporting
+/// the running byte count to `on_progress`.
+pub(crate) fn copy_cancellable(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    cancel: &CancelToken,
+    mut on_progress: impl FnMut(u64),
+) -> std::result::Result<u64, CopyError> {
+    let mut buf = vec![0u8; BUFFER_SIZE];
+    let mut total = 0u64;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(CopyError::Cancelled);
+        }
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        total += n as u64;
+        on_progress(total);
+    }
+}
+
+/// The ownership and mode of a tar entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Owner {
+    pub uid: u64,
+    pub gid: u64,
+    pub mode: u32,
+}
+
+/// Writes a deterministic tar stream: ustar headers, fixed owners and mtime, no user names.
+pub(crate) struct TarWriter<W: Write> {
+    out: W,
+    mtime: u64,
+}
+
+impl<W: Write> TarWriter<W> {
+    pub(crate) fn new(out: W, mtime: u64) -> Self {
+        TarWriter { out, mtime }
+    }
+
+    fn header(&self, path: &str, kind: tar::EntryType, owner: Owner, size: u64) -> io::Result<tar::Header> {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_path(path).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{path}: {e}")))?;
+        header.set_mode(owner.mode);
+        header.set_uid(owner.uid);
+        header.set_gid(owner.gid);
+        header.set_mtime(self.mtime);
+        header.set_size(size);
+        header.set_cksum();
+        Ok(header)
+    }
+
+    /// A directory entry (`path` without leading `/`, with a trailing `/`).
+    pub(crate) fn dir(&mut self, path: &str, owner: Owner) -> io::Result<()> {
+        let header = self.header(path, tar::EntryType::Directory, owner, 0)?;
+        self.out.write_all(header.as_bytes())
+    }
+
+    /// A regular file whose content is `size` bytes read from `data`.
+    ///
+    /// A read error, or `data` holding more or fewer than `size` bytes, is reported against
+    /// `source`: the file being archived.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn file(
+        &mut self,
+        path: &str,
+        owner: Owner,
+        size: u64,
+        data: &mut dyn Read,
+        source: &Path,
+        cancel: &CancelToken,
+        on_progress: impl FnMut(u64),
+    ) -> Result<()> {
+        let write_err = |e| Error::io("write layer for", source, e);
+        let header = self.header(path, tar::EntryType::Regular, owner, size).map_err(write_err)?;
+        self.out.write_all(header.as_bytes()).map_err(write_err)?;
+        let copied = copy_cancellable(&mut data.take(size + 1), &mut self.out, cancel, on_progress)
+            .map_err(|e| e.into_error("read", source, "write layer for", source))?;
+        if copied != size {
+            return Err(Error::ProgramChanged { path: source.to_path_buf(), expected: size, actual: copied });
+        }
+        self.pad(size).map_err(write_err)
+    }
+
+    fn pad(&mut self, size: u64) -> io::Result<()> {
+        let rem = (size % 512) as usize;
+        if rem != 0 {
+            self.out.write_all(&[0u8; 512][..512 - rem])?;
+        }
+        Ok(())
+    }
+
+    /// Write the end-of-archive marker and return the writer.
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        self.out.write_all(&[0u8; 1024])?;
+        Ok(self.out)
+    }
+}
+
+/// Write a new layer into a temporary file in `dir`, in one pass: the entries `fill` writes
+/// are tarred, hashed (diff_id), gzip-compressed and hashed again (digest) as they stream.
+pub(crate) fn write_layer(
+    dir: &Path,
+    media_type: &str,
+    compression: &Compression,
+    mtime: u64,
+    fill: impl FnOnce(&mut TarWriter<&mut dyn Write>) -> Result<()>,
+) -> Result<Layer> {
+    let temp = tempfile::Builder::new()
+        .prefix(".zeroimage-layer-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io("create a temporary file in", dir, e))?;
+    let (file, temp_path) = temp.into_parts();
+    let write_err = |e| Error::io("write layer to", &*temp_path, e);
+    let blob = HashWriter::new(BufWriter::with_capacity(BUFFER_SIZE, file));
+    let gzip = GzBuilder::new().operating_system(255).write(blob, Level::new(compression.level));
+    let mut diff = HashWriter::new(gzip);
+    {
+        let mut tar = TarWriter::new(&mut diff as &mut dyn Write, mtime);
+        fill(&mut tar)?;
+        tar.finish().map_err(write_err)?;
+    }
+    let (gzip, diff_id, _) = diff.finish();
+    let blob = gzip.finish().map_err(write_err)?;
+    let (mut file, digest, size) = blob.finish();
+    file.flush().map_err(write_err)?;
+    Ok(Layer {
+        media_type: media_type.to_string(),
+        digest,
+        size,
+        diff_id,
+        source: BlobSource::Temp(Arc::new(temp_path)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::read::GzDecoder;
+
+    fn owner() -> Owner {
+        Owner { uid: 0, gid: 0, mode: 0o755 }
+    }
+
+    #[test]
+    fn layer_is_deterministic_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::new();
+        let build = || {
+            write_layer(dir.path(), MEDIA_TYPE_OCI_LAYER_GZIP, &Compression::default(), 7, |tar| {
+                tar.dir("app/", owner()).unwrap();
+                let data = b"#!hello".repeat(1000);
+                tar.file("app/x", owner(), data.len() as u64, &mut &data[..], Path::new("x"), &cancel, |_| {})
+            })
+            .unwrap()
+        };
+        let (a, b) = (build(), build());
+        assert_eq!((&a.digest, &a.diff_id, a.size), (&b.digest, &b.diff_id, b.size));
+
+        let mut blob = Vec::new();
+        a.open().unwrap().read_to_end(&mut blob).unwrap();
+        assert_eq!(blob.len() as u64, a.size);
+        assert_eq!(crate::digest::sha256_digest(&blob), a.digest);
+        assert_eq!(&blob[3..9], &[0, 0, 0, 0, 0, 0], "no flags (so no name), no mtime");
+        assert_eq!(blob[9], 255, "unknown OS byte");
+        let mut tar_bytes = Vec::new();
+        GzDecoder::new(&blob[..]).read_to_end(&mut tar_bytes).unwrap();
+        assert_eq!(crate::digest::sha256_digest(&tar_bytes), a.diff_id);
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let entries: Vec<(String, u32, u64)> = archive
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (e.path().unwrap().display().to_string(), h.mode().unwrap(), h.mtime().unwrap())
+            })
+            .collect();
+        assert_eq!(entries, vec![("app/".into(), 0o755, 7), ("app/x".into(), 0o755, 7)]);
+    }
+
+    #[test]
+    fn size_mismatch_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::new();
+        let err = write_layer(dir.path(), MEDIA_TYPE_OCI_LAYER_GZIP, &Compression::default(), 0, |tar| {
+            tar.file("x", owner(), 10, &mut &b"short"[..], Path::new("x"), &cancel, |_| {})
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::ProgramChanged { expected: 10, actual: 5, .. }), "{err:?}");
+    }
+
+    #[test]
+    fn cancelled_copy_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        let err = write_layer(dir.path(), MEDIA_TYPE_OCI_LAYER_GZIP, &Compression::default(), 0, |tar| {
+            tar.file("x", owner(), 5, &mut &b"hello"[..], Path::new("x"), &cancel, |_| {})
+        })
+        .unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{err:?}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "temp file removed");
+    }
+}

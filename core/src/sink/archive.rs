@@ -1,0 +1,94 @@
+//! The archive sink: one tar that is both an OCI image layout (`oci-layout`, `index.json`,
+//! `blobs/sha256/…`) and a `docker load` archive (`manifest.json`), as `docker save` writes
+//! since Docker 25. Written under a temporary name and renamed into place.
+
+use super::{AtomicFile, WriteContext};
+use crate::digest::hex_part;
+use crate::error::{Error, Result};
+use crate::image::{canonical_json, Image, MEDIA_TYPE_OCI_INDEX};
+use crate::layer::{Owner, TarWriter, BUFFER_SIZE};
+use crate::reference::Reference;
+use serde_json::{json, Value};
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+const DIR: Owner = Owner { uid: 0, gid: 0, mode: 0o755 };
+const FILE: Owner = Owner { uid: 0, gid: 0, mode: 0o644 };
+
+/// `{"imageLayoutVersion":"1.0.0"}`
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+pub(super) fn write(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+    let mut out = AtomicFile::create(path)?;
+    let temp_path = out.path().to_path_buf();
+    let write_err = |e| Error::io("write", &temp_path, e);
+    let total = image.size();
+    let mut done = 0u64;
+    {
+        let buffered = BufWriter::with_capacity(BUFFER_SIZE, out.file());
+        let mut tar = TarWriter::new(buffered, ctx.mtime);
+        tar.dir("blobs/", DIR).map_err(write_err)?;
+        tar.dir("blobs/sha256/", DIR).map_err(write_err)?;
+        for layer in &image.layers {
+            let name = blob_path(&layer.digest);
+            let mut reader = layer.verified_reader()?;
+            tar.file(&name, FILE, layer.size, &mut reader, layer.source_path(), ctx.cancel, |n| {
+                ctx.report(done + n, total)
+            })?;
+            done += layer.size;
+        }
+        for (digest, bytes) in [(&image.config_digest, &image.config), (&image.manifest_digest, &image.manifest)] {
+            tar.file(&blob_path(digest), FILE, bytes.len() as u64, &mut &bytes[..], path, ctx.cancel, |_| {})?;
+        }
+        let index = canonical_json(&index_json(image, ctx.tags));
+        tar.file("index.json", FILE, index.len() as u64, &mut &index[..], path, ctx.cancel, |_| {})?;
+        let manifest = canonical_json(&docker_manifest_json(image, ctx.tags));
+        tar.file("manifest.json", FILE, manifest.len() as u64, &mut &manifest[..], path, ctx.cancel, |_| {})?;
+        tar.file("oci-layout", FILE, OCI_LAYOUT.len() as u64, &mut &OCI_LAYOUT[..], path, ctx.cancel, |_| {})?;
+        let mut buffered = tar.finish().map_err(write_err)?;
+        buffered.flush().map_err(write_err)?;
+        ctx.report(total, total);
+    }
+    out.commit()
+}
+
+/// `blobs/sha256/<hex>`
+pub(crate) fn blob_path(digest: &str) -> String {
+    format!("blobs/sha256/{}", hex_part(digest))
+}
+
+/// The descriptor of `image`'s manifest, with the name annotations for `tag` when given.
+pub(crate) fn manifest_descriptor(image: &Image, tag: Option<(&str, &str)>) -> Value {
+    let mut descriptor = json!({
+        "mediaType": image.format.manifest_media_type(),
+        "digest": image.manifest_digest,
+        "size": image.manifest.len(),
+    });
+    if let Some((full_name, ref_name)) = tag {
+        descriptor["annotations"] = json!({
+            "io.containerd.image.name": full_name,
+            "org.opencontainers.image.ref.name": ref_name,
+        });
+    }
+    descriptor
+}
+
+/// `index.json`: one manifest descriptor per tag, named for containerd and OCI tools.
+fn index_json(image: &Image, tags: &[Reference]) -> Value {
+    let manifests: Vec<Value> = if tags.is_empty() {
+        vec![manifest_descriptor(image, None)]
+    } else {
+        tags.iter().map(|t| manifest_descriptor(image, Some((&t.to_string(), t.tag().unwrap_or("latest"))))).collect()
+    };
+    json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests})
+}
+
+/// Docker's `manifest.json`, which Docker 20.10's `docker load` reads.
+fn docker_manifest_json(image: &Image, tags: &[Reference]) -> Value {
+    let repo_tags: Vec<String> = tags.iter().map(Reference::familiar).collect();
+    json!([{
+        "Config": blob_path(&image.config_digest),
+        "RepoTags": if repo_tags.is_empty() { Value::Null } else { json!(repo_tags) },
+        "Layers": image.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
+    }])
+}

@@ -1,0 +1,278 @@
+//! Sinks: where a built image goes. Each is a plain function over an [`Image`].
+
+mod archive;
+mod layout;
+
+use crate::build::{Progress, ProgressFn, Stage};
+use crate::cancel::CancelToken;
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::reference::Reference;
+use std::fmt;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Where a built image is written, parsed from the transport strings skopeo uses.
+///
+/// | string | sink |
+/// |---|---|
+/// | `oci-archive:PATH`, or a bare `PATH` | a tar that is an OCI image layout *and* a `docker load` archive |
+/// | `oci:DIR[:TAG]` | an OCI image-layout directory (created or updated) |
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Sink {
+    /// An OCI archive that `docker load` also reads.
+    OciArchive {
+        /// The archive file.
+        path: PathBuf,
+    },
+    /// An OCI image-layout directory.
+    OciLayout {
+        /// The layout directory.
+        dir: PathBuf,
+        /// The `org.opencontainers.image.ref.name` to record (default: the first tag's, else `latest`).
+        tag: Option<String>,
+    },
+}
+
+impl Sink {
+    /// The default output for `program`: `<file name>.tar` in the current directory.
+    pub fn default_for(program: &Path) -> Sink {
+        let name = program.file_name().map_or_else(|| "image".into(), |n| n.to_string_lossy().into_owned());
+        Sink::OciArchive { path: PathBuf::from(format!("{name}.tar")) }
+    }
+
+    /// A directory on the same file system as the output, for temporary files.
+    pub(crate) fn scratch_dir(&self) -> PathBuf {
+        match self {
+            Sink::OciArchive { path } => parent_dir(path),
+            Sink::OciLayout { dir, .. } => parent_dir(dir),
+        }
+    }
+
+    /// Check, before any work, that the output can be written where it is asked.
+    pub(crate) fn preflight(&self) -> Result<()> {
+        match self {
+            Sink::OciArchive { path } => {
+                if path.is_dir() {
+                    return Err(Error::InvalidTransport {
+                        what: "output",
+                        input: self.to_string(),
+                        reason: "it is a directory; use oci:DIR for an image-layout directory, or name a .tar file"
+                            .into(),
+                    });
+                }
+                let dir = parent_dir(path);
+                if !dir.is_dir() {
+                    return Err(Error::io("write into", &dir, std::io::ErrorKind::NotFound.into()));
+                }
+                Ok(())
+            }
+            Sink::OciLayout { dir, .. } => {
+                if dir.exists() && !dir.is_dir() {
+                    return Err(Error::InvalidTransport {
+                        what: "output",
+                        input: self.to_string(),
+                        reason: "it exists and is not a directory".into(),
+                    });
+                }
+                let parent = parent_dir(dir);
+                if !parent.is_dir() {
+                    return Err(Error::io("write into", &parent, std::io::ErrorKind::NotFound.into()));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Write `image` to this sink.
+    pub(crate) fn write(&self, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+        match self {
+            Sink::OciArchive { path } => archive::write(path, image, ctx),
+            Sink::OciLayout { dir, tag } => layout::write(dir, tag.as_deref(), image, ctx),
+        }
+    }
+}
+
+/// What every sink gets besides the image.
+pub(crate) struct WriteContext<'a> {
+    /// Names for the image (`--tag`).
+    pub tags: &'a [Reference],
+    /// mtime for archive entries.
+    pub mtime: u64,
+    pub cancel: &'a CancelToken,
+    pub progress: Option<&'a ProgressFn>,
+}
+
+impl WriteContext<'_> {
+    pub(crate) fn report(&self, current: u64, total: u64) {
+        if let Some(progress) = self.progress {
+            progress(&Progress { stage: Stage::Write, current, total: Some(total) });
+        }
+    }
+}
+
+impl FromStr for Sink {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad =
+            |reason: &str| Error::InvalidTransport { what: "output", input: s.to_string(), reason: reason.to_string() };
+        let (transport, rest) = match s.split_once(':') {
+            Some((t, rest)) if is_transport_name(t) => (t, rest),
+            _ => ("", s),
+        };
+        match transport {
+            "" | "oci-archive" => {
+                if rest.is_empty() {
+                    return Err(bad("the archive path is empty"));
+                }
+                Ok(Sink::OciArchive { path: PathBuf::from(rest) })
+            }
+            "oci" => {
+                let (dir, tag) = match rest.split_once(':') {
+                    Some((dir, tag)) => (dir, Some(tag)),
+                    None => (rest, None),
+                };
+                if dir.is_empty() {
+                    return Err(bad("the layout directory is empty"));
+                }
+                if let Some(tag) = tag {
+                    if tag.is_empty() || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                        return Err(bad("the name after the directory is empty or has whitespace"));
+                    }
+                }
+                Ok(Sink::OciLayout { dir: PathBuf::from(dir), tag: tag.map(str::to_string) })
+            }
+            other => Err(Error::Unsupported {
+                what: format!("output transport {other:?}"),
+                hint: Some("outputs are oci-archive:PATH (or a bare PATH) and oci:DIR[:TAG]".into()),
+            }),
+        }
+    }
+}
+
+/// Transport names we recognise before a `:`; anything else is part of a path.
+fn is_transport_name(t: &str) -> bool {
+    matches!(t, "oci-archive" | "oci" | "docker-archive" | "docker-daemon" | "docker" | "containers-storage" | "dir")
+}
+
+impl fmt::Display for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sink::OciArchive { path } => write!(f, "oci-archive:{}", path.display()),
+            Sink::OciLayout { dir, tag: Some(tag) } => write!(f, "oci:{}:{tag}", dir.display()),
+            Sink::OciLayout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
+        }
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A file written under a temporary name next to its destination and renamed into place
+/// by [`commit`](Self::commit); dropped without commit, it disappears.
+pub(crate) struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    pub(crate) fn create(dest: &Path) -> Result<AtomicFile> {
+        let dir = parent_dir(dest);
+        let name = dest.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".zeroimage-tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+        Ok(AtomicFile { temp, dest: dest.to_path_buf() })
+    }
+
+    pub(crate) fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Flush to disk, make it world-readable like any new file, and rename over `dest`.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        let temp_path = self.temp.path().to_path_buf();
+        self.temp.as_file_mut().flush().map_err(|e| Error::io("write", &temp_path, e))?;
+        set_readable(self.temp.as_file()).map_err(|e| Error::io("set permissions of", &temp_path, e))?;
+        self.temp.as_file().sync_all().map_err(|e| Error::io("sync", &temp_path, e))?;
+        self.temp.persist(&self.dest).map_err(|e| Error::io("rename a temporary file to", &self.dest, e.error))?;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn set_readable(file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn set_readable(_file: &File) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Write `bytes` to `dest` atomically.
+pub(crate) fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(dest)?;
+    let temp_path = file.path().to_path_buf();
+    file.file().write_all(bytes).map_err(|e| Error::io("write", &temp_path, e))?;
+    file.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sinks() {
+        let cases = [
+            ("out.tar", Sink::OciArchive { path: "out.tar".into() }),
+            ("oci-archive:out.tar", Sink::OciArchive { path: "out.tar".into() }),
+            ("./a:b.tar", Sink::OciArchive { path: "./a:b.tar".into() }),
+            ("oci:./layout-dir", Sink::OciLayout { dir: "./layout-dir".into(), tag: None }),
+            ("oci:dir:v1", Sink::OciLayout { dir: "dir".into(), tag: Some("v1".into()) }),
+        ];
+        for (input, want) in cases {
+            assert_eq!(input.parse::<Sink>().unwrap(), want, "{input}");
+        }
+        assert_eq!("oci:dir:v1".parse::<Sink>().unwrap().to_string(), "oci:dir:v1");
+        for bad in ["", "oci-archive:", "oci:", "oci:dir:", "oci:dir:a b"] {
+            assert!(matches!(bad.parse::<Sink>(), Err(Error::InvalidTransport { .. })), "{bad}");
+        }
+        assert!(matches!("dir:x".parse::<Sink>(), Err(Error::Unsupported { .. })));
+    }
+
+    #[test]
+    fn default_output_is_named_after_the_program() {
+        assert_eq!(Sink::default_for(Path::new("./dist/hello")), Sink::OciArchive { path: "hello.tar".into() });
+    }
+
+    #[test]
+    fn atomic_file_leaves_nothing_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("x.tar");
+        fs::write(&dest, b"good").unwrap();
+        {
+            let mut f = AtomicFile::create(&dest).unwrap();
+            f.file().write_all(b"partial").unwrap();
+        }
+        assert_eq!(fs::read(&dest).unwrap(), b"good");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic(&dest, b"new").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+    }
+}

@@ -304,3 +304,36 @@ fn default_platform_comes_from_the_program() {
     build(&["hello-arm64", "-o", "arm2.tar", "--arch", "aarch64"], dir.path()).assert_success("--arch aarch64");
     let _: PathBuf = arm;
 }
+
+#[test]
+fn docker_daemon_output_loads_straight_into_the_engine() {
+    let dir = scratch_dir();
+    static_hello(dir.path());
+    let docker = DockerDaemon::shared();
+    let out = exec(zeroimage_cmd().current_dir(dir.path()).env("DOCKER_HOST", docker.host()).args([
+        "build",
+        "hello",
+        "--output",
+        "docker-daemon:prog:dev",
+        "--json",
+    ]));
+    out.assert_success("build into docker-daemon:");
+    let result: serde_json::Value = serde_json::from_str(out.stdout_text().trim()).unwrap();
+    assert_eq!(result["output"], json!("docker-daemon:prog:dev"));
+    assert_eq!(docker.inspect("prog:dev")["Id"], result["config_digest"]);
+    let run = docker.run("prog:dev", &[]);
+    run.assert_success("docker run prog:dev");
+    assert_eq!(run.stdout_text(), format!("{HELLO_LINE}\n"));
+    assert_eq!(files_in(dir.path()), vec!["hello"], "nothing written to disk");
+
+    // No engine there: a clear error before any work.
+    let out = exec(
+        zeroimage_cmd()
+            .current_dir(dir.path())
+            .env("DOCKER_HOST", format!("unix://{}/nope.sock", dir.path().display()))
+            .args(["build", "hello", "--output", "docker-daemon:prog:dev"]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stderr_text().contains("cannot reach the Docker engine"), "{}", out.stderr_text());
+    assert!(out.stderr_text().contains("DOCKER_HOST"), "{}", out.stderr_text());
+}

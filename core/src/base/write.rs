@@ -46,9 +46,14 @@ impl fmt::Debug for BaseOptions {
 /// are the same for every architecture; only the config says which one). The image is exactly
 /// what a build `--from` the same base starts with, so a build's base layer and this image's
 /// layer have the same digest. Nothing here depends on the time: archive entries and the
-/// config use the base's own fixed timestamp ([`super::builtin::BASE_MTIME`]), not
+/// config use the base's own fixed timestamp (the Unix epoch), not
 /// `SOURCE_DATE_EPOCH`.
-pub fn write_base(base: &Base, platform: Option<&Platform>, sinks: &[Sink], options: &BaseOptions) -> Result<BuildResult> {
+pub fn write_base(
+    base: &Base,
+    platform: Option<&Platform>,
+    sinks: &[Sink],
+    options: &BaseOptions,
+) -> Result<BuildResult> {
     if sinks.is_empty() {
         return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
     }
@@ -95,9 +100,11 @@ fn host_platform() -> Result<Platform> {
 /// `zeroimage-builtin-static:<version>` for a built-in; nothing for other bases.
 fn default_names(base: &Base) -> Vec<Reference> {
     match base {
-        Base::Builtin(builtin) => {
-            format!("zeroimage-builtin-{}:{}", builtin.name(), crate::VERSION).parse::<Reference>().ok().into_iter().collect()
-        }
+        Base::Builtin(builtin) => format!("zeroimage-builtin-{}:{}", builtin.name(), crate::VERSION)
+            .parse::<Reference>()
+            .ok()
+            .into_iter()
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -113,7 +120,7 @@ mod tests {
         let base = Base::Builtin(Builtin::Static);
         let sink: Sink = format!("oci:{}", dir.path().join("layout").display()).parse().unwrap();
         let platform: Platform = "linux/arm64".parse().unwrap();
-        let a = write_base(&base, Some(&platform), &[sink.clone()], &BaseOptions::default()).unwrap();
+        let a = write_base(&base, Some(&platform), std::slice::from_ref(&sink), &BaseOptions::default()).unwrap();
         let b = write_base(&base, Some(&platform), &[sink], &BaseOptions::default()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.platform, platform);

@@ -129,6 +129,31 @@ pub enum Error {
     /// The build was cancelled before it finished; nothing was written.
     #[error("build cancelled; nothing was written")]
     Cancelled,
+
+    /// A base image, tag, manifest or blob does not exist where it was looked for.
+    #[error("{what} not found in {base}")]
+    BaseNotFound { base: String, what: String, hint: Option<String> },
+
+    /// A base image offers no manifest for the platform asked for.
+    #[error("{base} has no image for {platform} (it offers {})", if .available.is_empty() { "none".to_string() } else { .available.join(", ") })]
+    PlatformNotFound { base: String, platform: String, available: Vec<String> },
+
+    /// A base is readable but is not what it should be: a corrupt, hostile or malformed archive,
+    /// layout or manifest.
+    #[error("{base} is not a valid image: {reason}")]
+    InvalidBase { base: String, reason: String },
+
+    /// A registry refused access (401/403), with the registry's own message.
+    #[error("{registry} refused access{}: {message}", .scope.as_deref().map(|s| format!(" to {s}")).unwrap_or_default())]
+    RegistryAuth { registry: String, scope: Option<String>, message: String, hint: Option<String> },
+
+    /// A registry answered with an unexpected status.
+    #[error("{registry} answered {status} to {method} {url}: {message}")]
+    Registry { registry: String, method: &'static str, url: String, status: u16, message: String },
+
+    /// A registry could not be reached, or the connection failed.
+    #[error("cannot reach {url}")]
+    Network { url: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 impl Error {
@@ -148,6 +173,12 @@ impl Error {
             Error::DigestMismatch { .. } => ErrorKind::Integrity,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::BaseNotFound { .. } => ErrorKind::NotFound,
+            Error::PlatformNotFound { .. } => ErrorKind::NotFound,
+            Error::InvalidBase { .. } => ErrorKind::Integrity,
+            Error::RegistryAuth { .. } => ErrorKind::Auth,
+            Error::Registry { .. } => ErrorKind::Registry,
+            Error::Network { .. } => ErrorKind::Network,
         }
     }
 
@@ -156,6 +187,10 @@ impl Error {
         match self {
             Error::ProgramNotRunnable { hint, .. } => Some(hint.clone()),
             Error::Unsupported { hint, .. } => hint.clone(),
+            Error::BaseNotFound { hint, .. } | Error::RegistryAuth { hint, .. } => hint.clone(),
+            Error::PlatformNotFound { .. } => Some(
+                "pass --platform with one of the platforms the base offers, and a program built for it".to_string(),
+            ),
             Error::DynamicProgram { .. } => Some(
                 "a scratch image has no C library or dynamic loader; link the program statically \
                  (Go: CGO_ENABLED=0; Rust: --target x86_64-unknown-linux-musl or \

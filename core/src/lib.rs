@@ -37,6 +37,7 @@ pub mod image;
 pub mod layer;
 pub mod platform;
 pub mod reference;
+pub mod registry;
 pub mod sink;
 
 pub use base::Base;
@@ -48,6 +49,7 @@ pub use image::{Format, Image};
 pub use layer::Compression;
 pub use platform::Platform;
 pub use reference::Reference;
+pub use registry::{Credentials, RegistryOptions};
 pub use sink::Sink;
 
 /// The version of zeroimage (the workspace version).

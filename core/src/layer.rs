@@ -65,6 +65,7 @@ impl Layer {
     pub(crate) fn open(&self) -> Result<Box<dyn Read + Send>> {
         match &self.source {
             BlobSource::Temp(path) => {
+                let path: &Path = path;
                 let file = File::open(path).map_err(|e| Error::io("open layer", path, e))?;
                 Ok(Box::new(file.take(self.size)))
             }

@@ -10,7 +10,7 @@ mod client;
 
 pub use auth::Credentials;
 pub use client::Client;
-pub(crate) use client::{pull_scope, strip_query, MAX_JSON_SIZE};
+pub(crate) use client::MAX_JSON_SIZE;
 
 use std::path::PathBuf;
 

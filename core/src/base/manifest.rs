@@ -253,9 +253,10 @@ pub(crate) fn convert_layers(layers: Vec<Layer>, format: Format) -> Result<Vec<L
                 (other, _) => {
                     return Err(Error::Unsupported {
                         what: format!("a base layer of type {other} in a {format}-format image"),
-                        hint: Some(format!(
+                        hint: Some(
                             "omit --format to keep the base's format; converting would change the layer's bytes"
-                        )),
+                                .to_string(),
+                        ),
                     })
                 }
             };

@@ -236,7 +236,7 @@ mod tests {
             ("oci:dir:", crate::ErrorKind::InvalidInput),
             ("docker-archive:x.tar:Bad Name", crate::ErrorKind::InvalidInput),
             ("docker://", crate::ErrorKind::InvalidInput),
-            ("docker://UPPER/x", crate::ErrorKind::InvalidInput),
+            ("docker://a b", crate::ErrorKind::InvalidInput),
             ("./alpine.tar", crate::ErrorKind::InvalidInput),
             ("docker-daemon:alpine:latest", crate::ErrorKind::Unsupported),
             ("containers-storage:x", crate::ErrorKind::Unsupported),

@@ -131,7 +131,7 @@ pub enum Error {
     Cancelled,
 
     /// A base image, tag, manifest or blob does not exist where it was looked for.
-    #[error("{what} not found in {base}")]
+    #[error("{base}: {what} not found")]
     BaseNotFound { base: String, what: String, hint: Option<String> },
 
     /// A base image offers no manifest for the platform asked for.

@@ -234,7 +234,13 @@ fn anonymous_registry_base() {
     let out2 = dir.path().join("by-digest.tar");
     build(&["build", &s(&hello), "--from", &format!("docker://{}@{digest}", registry.image("team/base")), "-o", &s(&out2)])
         .assert_success("registry base by digest");
-    assert_eq!(image_of(&out2).digest, image.digest, "same base, same image");
+    let by_digest = image_of(&out2);
+    assert_eq!(by_digest.config_digest, image.config_digest, "same base, same config");
+    assert_eq!(layer_digests(&by_digest), layer_digests(&image));
+    assert_eq!(
+        by_digest.manifest["annotations"]["org.opencontainers.image.base.name"],
+        format!("{}@{digest}", registry.image("team/base")).as_str()
+    );
 
     // A missing tag: not found, nothing written.
     let out3 = dir.path().join("missing.tar");

@@ -192,7 +192,7 @@ pub(super) fn resolve(dir: &Path, tag: Option<&str>, label: String, platform: &P
                 reason: "it is not a directory; use oci-archive:PATH for an archive".into(),
             }
         } else {
-            Error::BaseNotFound { base: label, what: "the layout directory".into(), hint: None }
+            Error::BaseNotFound { base: label, what: "image-layout directory".into(), hint: None }
         });
     }
     resolve_blobs(&LayoutDir { dir: dir.to_path_buf(), label }, tag, platform)

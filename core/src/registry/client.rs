@@ -294,9 +294,11 @@ impl Client {
                 }
             }
         };
+        // Plain HTTP only where allowed, and only when it works: a TLS server with an
+        // untrusted certificate keeps its TLS error.
         let endpoint = match ping("https") {
             Ok(endpoint) => endpoint,
-            Err(Error::Network { .. }) if self.allow_http => ping("http")?,
+            Err(e @ Error::Network { .. }) if self.allow_http => ping("http").map_err(|_| e)?,
             Err(e) => return Err(e),
         };
         self.state.lock().unwrap_or_else(|e| e.into_inner()).endpoint = Some(endpoint.clone());
@@ -402,7 +404,7 @@ impl Client {
             },
             404 => Error::BaseNotFound {
                 base: self.registry.clone(),
-                what: strip_query(url).split_once("/v2/").map_or(url.to_string(), |(_, p)| p.to_string()),
+                what: describe_path(&strip_query(url)),
                 hint: (!message.is_empty()).then(|| format!("the registry says: {message}")),
             },
             status => Error::Registry {
@@ -417,6 +419,19 @@ impl Client {
 
     fn network_error(&self, url: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         Error::Network { url: strip_query(url), source: Box::new(source) }
+    }
+}
+
+/// `…/v2/team/app/manifests/1.0` → `manifest team/app:1.0`; blobs likewise.
+fn describe_path(url: &str) -> String {
+    let path = url.split_once("/v2/").map_or(url, |(_, p)| p);
+    if let Some((repo, reference)) = path.rsplit_once("/manifests/") {
+        let separator = if reference.contains(':') { '@' } else { ':' };
+        format!("manifest {repo}{separator}{reference}")
+    } else if let Some((repo, digest)) = path.rsplit_once("/blobs/") {
+        format!("blob {digest} of {repo}")
+    } else {
+        path.to_string()
     }
 }
 
@@ -567,6 +582,65 @@ mod tests {
         for no in ["registry.example.com", "10.0.0.1:5000", "[fe80::1]:80", "localhost.example.com"] {
             assert!(!is_loopback(no), "{no}");
         }
+    }
+
+    /// A one-thread HTTP server answering every connection with `answer(request head)`.
+    fn serve(answer: impl Fn(&str) -> String + Send + 'static) -> (String, Arc<Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line.trim().is_empty() => break,
+                        Ok(_) => head.push_str(&line),
+                    }
+                }
+                log.lock().unwrap().push(head.clone());
+                let mut stream = stream;
+                let _ = stream.write_all(answer(&head).as_bytes());
+            }
+        });
+        (addr, seen)
+    }
+
+    #[test]
+    fn redirects_to_other_hosts_get_no_credentials() {
+        let (storage, storage_seen) = serve(|_| "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nblob".into());
+        let location = format!("http://{storage}/bucket/blob?X-Signature=secret");
+        let (registry, registry_seen) = serve(move |head| {
+            let authorized = head.lines().any(|l| l.to_ascii_lowercase().starts_with("authorization: basic "));
+            if head.starts_with("GET /v2/r/blobs/") && authorized {
+                format!("HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            } else if head.starts_with("GET /v2/") {
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+            } else {
+                "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into()
+            }
+        });
+        let options = RegistryOptions { credentials: Some(Credentials::basic("u", "pw")), ..Default::default() };
+        let client = Client::new(&registry, &options).unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let mut body = String::new();
+        client.get_blob("r", &digest).unwrap().read_to_string(&mut body).unwrap();
+        assert_eq!(body, "blob");
+        let registry_heads = registry_seen.lock().unwrap().clone();
+        assert!(registry_heads.iter().any(|h| h.starts_with("GET /v2/r/blobs/") && h.to_ascii_lowercase().contains("authorization: basic")), "{registry_heads:?}");
+        let storage_heads = storage_seen.lock().unwrap().clone();
+        assert_eq!(storage_heads.len(), 1, "{storage_heads:?}");
+        assert!(storage_heads[0].starts_with("GET /bucket/blob?X-Signature=secret"), "{storage_heads:?}");
+        assert!(!storage_heads[0].to_ascii_lowercase().contains("authorization"), "credentials leaked: {storage_heads:?}");
+
+        // Without --insecure, a non-loopback registry never falls back to plain HTTP.
+        let remote = Client::new("registry.invalid", &RegistryOptions::default()).unwrap();
+        assert!(!remote.allow_http);
     }
 
     #[test]

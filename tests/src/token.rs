@@ -64,8 +64,19 @@ impl TokenRegistry {
         let dir = scratch_dir();
         let base = dir.path().to_path_buf();
         exec_ok(Command::new("openssl").current_dir(&base).args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "issuer.key", "-out", "issuer.crt", "-days",
-            "2", "-subj", "/CN=zeroimage-test-issuer",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "issuer.key",
+            "-out",
+            "issuer.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=zeroimage-test-issuer",
         ]));
         let der =
             exec_ok(Command::new("openssl").current_dir(&base).args(["x509", "-in", "issuer.crt", "-outform", "DER"]))
@@ -173,11 +184,16 @@ impl Signer {
             "jti": format!("{now}-{}", Instant::now().elapsed().as_nanos()),
             "access": access,
         });
-        let signing_input =
-            format!("{}.{}", base64url(&serde_json::to_vec(&header).unwrap()), base64url(&serde_json::to_vec(&claims).unwrap()));
+        let signing_input = format!(
+            "{}.{}",
+            base64url(&serde_json::to_vec(&header).unwrap()),
+            base64url(&serde_json::to_vec(&claims).unwrap())
+        );
         let input = self.work.join(format!("jwt-{}", std::process::id()));
         fs::write(&input, &signing_input).expect("write JWT input");
-        let signature = exec_ok(Command::new("openssl").args(["dgst", "-sha256", "-binary", "-sign"]).arg(&self.key).arg(&input)).stdout;
+        let signature =
+            exec_ok(Command::new("openssl").args(["dgst", "-sha256", "-binary", "-sign"]).arg(&self.key).arg(&input))
+                .stdout;
         format!("{signing_input}.{}", base64url(&signature))
     }
 }

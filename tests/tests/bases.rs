@@ -12,9 +12,8 @@ use zeroimage_tests::oci::{skopeo_copy, skopeo_inspect_with, umoci_image};
 use zeroimage_tests::program::{tiny_elf, ElfMachine};
 use zeroimage_tests::token::{TokenRegistry, SERVICE};
 use zeroimage_tests::{
-    exec, exec_ok, handmade, oci_archive_to_layout, runc_run, scratch_dir, sha256_digest,
-    static_hello, static_hello_arm64, dynamic_hello, zeroimage, DockerDaemon, ImageLayout, OutputExt, Registry,
-    RegistryOptions,
+    dynamic_hello, exec, exec_ok, handmade, oci_archive_to_layout, runc_run, scratch_dir, sha256_digest, static_hello,
+    static_hello_arm64, zeroimage, DockerDaemon, ImageLayout, OutputExt, Registry, RegistryOptions,
 };
 
 const PASSWD: &str = "root:x:0:0:from-the-base:/root:/bin/sh\nzi:x:1000:1000::/home/zi:/bin/sh\n";
@@ -103,14 +102,18 @@ fn umoci_layout_base_runs_keeps_config_and_passes_layers_through() {
 
     let image = image_of(&out);
     let base = ImageLayout::read_dir(&layout).unwrap();
-    let base_image = base.images.iter().find(|i| i.ref_annotation("org.opencontainers.image.ref.name") == Some("base")).unwrap();
+    let base_image =
+        base.images.iter().find(|i| i.ref_annotation("org.opencontainers.image.ref.name") == Some("base")).unwrap();
     assert_eq!(layer_digests(&image)[..1], layer_digests(base_image)[..], "base layer passes through unchanged");
     assert_eq!(image.layers.len(), 2);
     assert_eq!(image.manifest["annotations"]["org.opencontainers.image.base.digest"], base_image.digest.as_str());
     assert_eq!(image.diff_ids(), image.config_diff_ids());
     assert_inherited_config(&image.config);
     assert!(image.config["config"]["Env"].as_array().unwrap().contains(&json!("MINE=1")));
-    assert_eq!(image.config["history"].as_array().unwrap().len(), base_image.config["history"].as_array().unwrap().len() + 1);
+    assert_eq!(
+        image.config["history"].as_array().unwrap().len(),
+        base_image.config["history"].as_array().unwrap().len() + 1
+    );
 
     // skopeo agrees on the config; runc runs it and sees the base's files.
     let config = skopeo_inspect_with::<&str>(&["--config"], &format!("oci-archive:{}", out.display()));
@@ -131,7 +134,10 @@ fn skopeo_oci_archive_base_and_from_archive() {
     skopeo_copy::<&str>(&[], &format!("oci:{}:base", layout.display()), &format!("oci-archive:{}", archive.display()));
     let base_layers = layer_digests(&image_of(&archive));
 
-    for from in [vec!["--from".to_string(), format!("oci-archive:{}", archive.display())], vec!["--from-archive".to_string(), s(&archive)]] {
+    for from in [
+        vec!["--from".to_string(), format!("oci-archive:{}", archive.display())],
+        vec!["--from-archive".to_string(), s(&archive)],
+    ] {
         let out = dir.path().join("out.tar");
         let mut args = vec!["build".to_string(), s(&hello), "-o".into(), s(&out)];
         args.extend(from);
@@ -151,12 +157,25 @@ fn docker_archives_from_skopeo_and_docker_save() {
     let hello = static_hello(dir.path());
     let layout = umoci_base(dir.path());
     let saved = dir.path().join("skopeo-docker.tar");
-    skopeo_copy::<&str>(&[], &format!("oci:{}:base", layout.display()), &format!("docker-archive:{}:zi-bases/base:1", saved.display()));
+    skopeo_copy::<&str>(
+        &[],
+        &format!("oci:{}:base", layout.display()),
+        &format!("docker-archive:{}:zi-bases/base:1", saved.display()),
+    );
 
     // skopeo's docker-archive → a Docker-format image that Docker runs, with the base's config.
     let out = dir.path().join("from-skopeo.tar");
-    build(&["build", &s(&hello), "--from", &format!("docker-archive:{}", saved.display()), "-o", &s(&out), "-t", "zi-bases/on-skopeo:1"])
-        .assert_success("build on skopeo's docker-archive");
+    build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &format!("docker-archive:{}", saved.display()),
+        "-o",
+        &s(&out),
+        "-t",
+        "zi-bases/on-skopeo:1",
+    ])
+    .assert_success("build on skopeo's docker-archive");
     let image = image_of(&out);
     assert_eq!(image.manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
     assert_eq!(image.manifest["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
@@ -189,8 +208,17 @@ fn docker_archives_from_skopeo_and_docker_save() {
     let save = dir.path().join("docker-save.tar");
     exec_ok(docker.docker().args(["save", "-o", &s(&save), "zi-bases/committed:1"]));
     let out2 = dir.path().join("from-docker-save.tar");
-    build(&["build", &s(&hello), "--from", &format!("docker-archive:{}:zi-bases/committed:1", save.display()), "-o", &s(&out2), "-t", "zi-bases/on-save:1"])
-        .assert_success("build on docker save output");
+    build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &format!("docker-archive:{}:zi-bases/committed:1", save.display()),
+        "-o",
+        &s(&out2),
+        "-t",
+        "zi-bases/on-save:1",
+    ])
+    .assert_success("build on docker save output");
     let image = image_of(&out2);
     assert_eq!(image.config["config"]["Healthcheck"]["Interval"], 7_000_000_000u64, "{}", image.config);
     assert_eq!(image.config["config"]["OnBuild"], json!(["RUN true"]));
@@ -203,8 +231,17 @@ fn docker_archives_from_skopeo_and_docker_save() {
 
     // Asking for OCI media types converts gzip/tar types only (same bytes).
     let out3 = dir.path().join("as-oci.tar");
-    build(&["build", &s(&hello), "--from", &format!("docker-archive:{}", saved.display()), "--format", "oci", "-o", &s(&out3)])
-        .assert_success("--format oci");
+    build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &format!("docker-archive:{}", saved.display()),
+        "--format",
+        "oci",
+        "-o",
+        &s(&out3),
+    ])
+    .assert_success("--format oci");
     let image = image_of(&out3);
     assert_eq!(image.manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     assert!(image.layers.iter().all(|l| l.media_type.starts_with("application/vnd.oci.")));
@@ -218,22 +255,40 @@ fn anonymous_registry_base() {
     let dir = scratch_dir();
     let hello = static_hello(dir.path());
     let layout = umoci_base(dir.path());
-    skopeo_copy(&registry.dest_flags(), &format!("oci:{}:base", layout.display()), &registry.docker_ref("team/base:1.2"));
+    skopeo_copy(
+        &registry.dest_flags(),
+        &format!("oci:{}:base", layout.display()),
+        &registry.docker_ref("team/base:1.2"),
+    );
     let out = dir.path().join("out.tar");
-    build(&["build", &s(&hello), "--from", &registry.image("team/base:1.2"), "-o", &s(&out)]).assert_success("registry base");
+    build(&["build", &s(&hello), "--from", &registry.image("team/base:1.2"), "-o", &s(&out)])
+        .assert_success("registry base");
     let image = image_of(&out);
     let base_layers = base_layer_digests(&registry.flags(), &registry.docker_ref("team/base:1.2"));
     assert_eq!(layer_digests(&image)[..base_layers.len()], base_layers[..]);
-    let digest = skopeo_inspect_with(&registry.flags(), &registry.docker_ref("team/base:1.2"))["Digest"].as_str().unwrap().to_string();
-    assert_eq!(image.manifest["annotations"]["org.opencontainers.image.base.name"], registry.image("team/base:1.2").as_str());
+    let digest = skopeo_inspect_with(&registry.flags(), &registry.docker_ref("team/base:1.2"))["Digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        image.manifest["annotations"]["org.opencontainers.image.base.name"],
+        registry.image("team/base:1.2").as_str()
+    );
     assert_eq!(image.manifest["annotations"]["org.opencontainers.image.base.digest"], digest.as_str());
     assert_inherited_config(&image.config);
     assert!(runc(&out, &["--cat", "/etc/passwd"]).assert_success("runc").stdout_text().contains("from-the-base"));
 
     // By digest, and with docker://.
     let out2 = dir.path().join("by-digest.tar");
-    build(&["build", &s(&hello), "--from", &format!("docker://{}@{digest}", registry.image("team/base")), "-o", &s(&out2)])
-        .assert_success("registry base by digest");
+    build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &format!("docker://{}@{digest}", registry.image("team/base")),
+        "-o",
+        &s(&out2),
+    ])
+    .assert_success("registry base by digest");
     let by_digest = image_of(&out2);
     assert_eq!(by_digest.config_digest, image.config_digest, "same base, same config");
     assert_eq!(layer_digests(&by_digest), layer_digests(&image));
@@ -270,7 +325,18 @@ fn basic_auth_and_tls_registry_bases() {
     failed.assert_failure("anonymous on a Basic registry");
     assert!(failed.stderr_text().contains("refused access"), "{}", failed.stderr_text());
     // A wrong password: refused, and never echoed.
-    let failed = build(&["build", &s(&hello), "--from", &from, "--ca-cert", &ca, "--creds", "alice:wrong-pw-xyz", "-o", &s(&out)]);
+    let failed = build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &from,
+        "--ca-cert",
+        &ca,
+        "--creds",
+        "alice:wrong-pw-xyz",
+        "-o",
+        &s(&out),
+    ]);
     failed.assert_failure("wrong password");
     assert!(failed.stderr_text().contains("refused access"), "{}", failed.stderr_text());
     assert!(!failed.stderr_text().contains("wrong-pw-xyz"), "{}", failed.stderr_text());
@@ -308,7 +374,8 @@ fn bearer_token_registry_base() {
     assert!(!failed.stderr_text().contains("nope-pw-123"), "{}", failed.stderr_text());
 
     let before = registry.token_requests().len();
-    build(&["build", &s(&hello), "--from", &from, "--creds", "bob:t0ken-pw", "-o", &s(&out)]).assert_success("Bearer auth");
+    build(&["build", &s(&hello), "--from", &from, "--creds", "bob:t0ken-pw", "-o", &s(&out)])
+        .assert_success("Bearer auth");
     let requests = registry.token_requests()[before..].to_vec();
     assert!(!requests.is_empty());
     for request in &requests {
@@ -317,7 +384,8 @@ fn bearer_token_registry_base() {
         assert_eq!(request.user.as_deref(), Some("bob"));
     }
     assert_eq!(requests.len(), 1, "one token per scope, cached: {requests:?}");
-    let base_layers = base_layer_digests(&["--tls-verify=false".into(), "--creds=bob:t0ken-pw".into()], &format!("docker://{from}"));
+    let base_layers =
+        base_layer_digests(&["--tls-verify=false".into(), "--creds=bob:t0ken-pw".into()], &format!("docker://{from}"));
     assert_eq!(layer_digests(&image_of(&out))[..base_layers.len()], base_layers[..]);
     assert!(runc(&out, &["--cat", "/etc/passwd"]).assert_success("runc").stdout_text().contains("from-the-base"));
 }
@@ -354,7 +422,10 @@ fn multi_platform_layout(dir: &Path) -> PathBuf {
     // Without the fake attestation entry for the copy to the registry (its blob does not exist).
     let real: Vec<Value> = manifests[..2].to_vec();
     for (name, list) in [("multi", real), ("multi-att", manifests)] {
-        let bytes = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": list})).unwrap();
+        let bytes = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": list}),
+        )
+        .unwrap();
         let digest = sha256_digest(&bytes);
         fs::write(layout.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
         index["manifests"].as_array_mut().unwrap().push(json!({
@@ -371,15 +442,30 @@ fn multi_platform_bases_pick_the_programs_platform() {
     let registry = Registry::start();
     let dir = scratch_dir();
     let layout = multi_platform_layout(dir.path());
-    skopeo_copy(&[&["--all".to_string()][..], &registry.dest_flags()].concat(), &format!("oci:{}:multi", layout.display()), &registry.docker_ref("multi:1"));
+    skopeo_copy(
+        &[&["--all".to_string()][..], &registry.dest_flags()].concat(),
+        &format!("oci:{}:multi", layout.display()),
+        &registry.docker_ref("multi:1"),
+    );
     let arm = static_hello_arm64(dir.path());
     let amd = static_hello(dir.path());
     let arm_base = ImageLayout::read_dir(&layout).unwrap();
-    let arm_layers = layer_digests(arm_base.images.iter().find(|i| i.ref_annotation("org.opencontainers.image.ref.name") == Some("arm64")).unwrap());
+    let arm_layers = layer_digests(
+        arm_base
+            .images
+            .iter()
+            .find(|i| i.ref_annotation("org.opencontainers.image.ref.name") == Some("arm64"))
+            .unwrap(),
+    );
 
-    for from in [registry.image("multi:1"), format!("oci:{}:multi", layout.display()), format!("oci:{}:multi-att", layout.display())] {
+    for from in [
+        registry.image("multi:1"),
+        format!("oci:{}:multi", layout.display()),
+        format!("oci:{}:multi-att", layout.display()),
+    ] {
         let out = dir.path().join("arm.tar");
-        build(&["build", &s(&arm), "--from", &from, "-o", &s(&out)]).assert_success("arm64 program on a multi-platform base");
+        build(&["build", &s(&arm), "--from", &from, "-o", &s(&out)])
+            .assert_success("arm64 program on a multi-platform base");
         let image = image_of(&out);
         assert_eq!(image.platform(), "linux/arm64", "{from}");
         assert_eq!(layer_digests(&image)[..arm_layers.len()], arm_layers[..], "{from}");
@@ -413,7 +499,12 @@ fn dynamic_programs_need_their_interpreter_in_the_base() {
     let layout = dir.path().join("glibc-layout");
     let loader = fs::canonicalize("/lib64/ld-linux-x86-64.so.2").unwrap();
     let libc = fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
-    umoci_image(&layout, "glibc", &[(&loader, "/lib64/ld-linux-x86-64.so.2"), (&libc, "/lib/x86_64-linux-gnu/libc.so.6")], &[]);
+    umoci_image(
+        &layout,
+        "glibc",
+        &[(&loader, "/lib64/ld-linux-x86-64.so.2"), (&libc, "/lib/x86_64-linux-gnu/libc.so.6")],
+        &[],
+    );
     let out = dir.path().join("dyn.tar");
     build(&["build", &s(&dynamic), "--from", &format!("oci:{}:glibc", layout.display()), "-o", &s(&out)])
         .assert_success("dynamic program on a glibc base");
@@ -459,7 +550,11 @@ fn tampered_bases_are_integrity_errors_and_nothing_is_written() {
         failed.assert_failure("tampered base");
         assert!(failed.stderr_text().contains("does not match its digest"), "{from}: {}", failed.stderr_text());
         assert!(!out.exists(), "{from}: nothing written");
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains("zeroimage")).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("zeroimage"))
+            .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
@@ -469,7 +564,8 @@ fn tampered_bases_are_integrity_errors_and_nothing_is_written() {
     handmade::write_dir(&good, &handmade_base());
     skopeo_copy(&registry.dest_flags(), &format!("oci:{}:latest", good.display()), &registry.docker_ref("tampered:1"));
     let digest = base_layer_digests(&registry.flags(), &registry.docker_ref("tampered:1"))[0].clone();
-    let data = registry.storage_dir().join(format!("docker/registry/v2/blobs/sha256/{}/{}/data", &digest[7..9], &digest[7..]));
+    let data =
+        registry.storage_dir().join(format!("docker/registry/v2/blobs/sha256/{}/{}/data", &digest[7..9], &digest[7..]));
     let mut bytes = fs::read(&data).unwrap();
     let last = bytes.len() - 5;
     bytes[last] ^= 0xff;
@@ -509,8 +605,15 @@ fn hostile_archives_are_rejected() {
     let files = handmade_base();
     let good = dir.path().join("good.tar");
     handmade::write_tar(&good, &files);
-    build(&["build", &s(&hello), "--from", &format!("oci-archive:{}", good.display()), "-o", &s(&dir.path().join("ok.tar"))])
-        .assert_success("the untampered archive is fine");
+    build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &format!("oci-archive:{}", good.display()),
+        "-o",
+        &s(&dir.path().join("ok.tar")),
+    ])
+    .assert_success("the untampered archive is fine");
 
     let some_blob = files.keys().find(|k| k.starts_with("blobs/")).unwrap().clone();
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -531,7 +634,8 @@ fn hostile_archives_are_rejected() {
         let archive = dir.path().join(format!("{name}.tar"));
         fs::write(&archive, bytes).unwrap();
         let out = dir.path().join(format!("{name}-out.tar"));
-        let failed = build(&["build", &s(&hello), "--from", &format!("oci-archive:{}", archive.display()), "-o", &s(&out)]);
+        let failed =
+            build(&["build", &s(&hello), "--from", &format!("oci-archive:{}", archive.display()), "-o", &s(&out)]);
         failed.assert_failure(name);
         assert!(failed.stderr_text().contains("hostile"), "{name}: {}", failed.stderr_text());
         assert!(!out.exists(), "{name}");
@@ -541,18 +645,110 @@ fn hostile_archives_are_rejected() {
     // Not an archive at all, and a non-image artifact.
     let junk = dir.path().join("junk.tar");
     fs::write(&junk, b"this is not a tar archive, just some bytes that go on and on").unwrap();
-    let failed = build(&["build", &s(&hello), "--from", &format!("oci-archive:{}", junk.display()), "-o", &s(&dir.path().join("x.tar"))]);
+    let failed = build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &format!("oci-archive:{}", junk.display()),
+        "-o",
+        &s(&dir.path().join("x.tar")),
+    ]);
     failed.assert_failure("junk");
     let mut artifact = BTreeMap::new();
     let config = handmade::add_blob(&mut artifact, "application/vnd.example.config.v1+json", b"{}".to_vec());
     let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": []});
-    let manifest = handmade::add_blob(&mut artifact, "application/vnd.oci.image.manifest.v1+json", serde_json::to_vec(&manifest).unwrap());
-    artifact.insert("index.json".into(), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [manifest]})).unwrap());
+    let manifest = handmade::add_blob(
+        &mut artifact,
+        "application/vnd.oci.image.manifest.v1+json",
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    artifact.insert(
+        "index.json".into(),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [manifest]})).unwrap(),
+    );
     artifact.insert("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec());
     let artifact_dir = dir.path().join("artifact");
     handmade::write_dir(&artifact_dir, &artifact);
-    let failed = build(&["build", &s(&hello), "--from", &format!("oci:{}", artifact_dir.display()), "-o", &s(&dir.path().join("x.tar"))]);
+    let failed = build(&[
+        "build",
+        &s(&hello),
+        "--from",
+        &format!("oci:{}", artifact_dir.display()),
+        "-o",
+        &s(&dir.path().join("x.tar")),
+    ]);
     failed.assert_failure("artifact");
     assert!(failed.stderr_text().contains("not supported"), "{}", failed.stderr_text());
     let _ = Command::new("true");
+}
+
+/// `buildah` with private storage (vfs) under `dir`.
+fn buildah(dir: &Path) -> Command {
+    zeroimage_tests::require_tool("buildah");
+    let mut cmd = Command::new("buildah");
+    cmd.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("runroot")).args(["--storage-driver", "vfs"]);
+    cmd
+}
+
+#[test]
+fn buildah_manifest_lists_oci_and_docker() {
+    let registry = Registry::start();
+    let dir = scratch_dir();
+    let layout = multi_platform_layout(dir.path());
+    let storage = scratch_dir();
+    exec_ok(buildah(storage.path()).args(["manifest", "create", "zi-multi"]));
+    for arch in ["amd64", "arm64"] {
+        exec_ok(buildah(storage.path()).args([
+            "manifest",
+            "add",
+            "zi-multi",
+            &format!("oci:{}:{arch}", layout.display()),
+        ]));
+    }
+    let oci_dir = dir.path().join("buildah-oci");
+    exec_ok(buildah(storage.path()).args([
+        "manifest",
+        "push",
+        "--all",
+        "zi-multi",
+        &format!("oci:{}:multi", oci_dir.display()),
+    ]));
+    exec_ok(buildah(storage.path()).args([
+        "manifest",
+        "push",
+        "--all",
+        "--format",
+        "v2s2",
+        "--tls-verify=false",
+        "zi-multi",
+        &registry.docker_ref("docker-list:1"),
+    ]));
+    let raw = skopeo_inspect_with(
+        &[&registry.flags()[..], &["--raw".to_string()]].concat(),
+        &registry.docker_ref("docker-list:1"),
+    );
+    assert_eq!(raw["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json", "{raw}");
+
+    let arm = static_hello_arm64(dir.path());
+    let amd = static_hello(dir.path());
+    let out = dir.path().join("arm.tar");
+    build(&["build", &s(&arm), "--from", &format!("oci:{}:multi", oci_dir.display()), "-o", &s(&out)])
+        .assert_success("buildah OCI index");
+    assert_eq!(image_of(&out).platform(), "linux/arm64");
+
+    // A Docker manifest list of Docker v2s2 images: Docker-format output, and Docker runs it.
+    let out = dir.path().join("amd.tar");
+    build(&["build", &s(&amd), "--from", &registry.image("docker-list:1"), "-o", &s(&out), "-t", "zi-bases/on-list:1"])
+        .assert_success("buildah Docker manifest list");
+    let image = image_of(&out);
+    assert_eq!(image.manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+    assert!(image.layers.iter().all(|l| l.media_type.starts_with("application/vnd.docker.")), "never mixed");
+    let docker = DockerDaemon::shared();
+    docker.load(&out);
+    let run = docker.run("zi-bases/on-list:1", &["--cat", "/etc/base-arch"]);
+    assert!(run.assert_success("docker run").stdout_text().contains("base for amd64"));
+    let out = dir.path().join("arm-list.tar");
+    build(&["build", &s(&arm), "--from", &registry.image("docker-list:1"), "-o", &s(&out)])
+        .assert_success("arm64 from the list");
+    assert_eq!(image_of(&out).platform(), "linux/arm64");
 }

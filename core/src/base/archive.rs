@@ -28,7 +28,9 @@ impl TarIndex {
     /// Read the archive's headers once (seeking over the data).
     pub(crate) fn open(path: &Path, label: String) -> Result<TarIndex> {
         let file = File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::BaseNotFound { base: label.clone(), what: "archive file".into(), hint: None },
+            std::io::ErrorKind::NotFound => {
+                Error::BaseNotFound { base: label.clone(), what: "archive file".into(), hint: None }
+            }
             _ => Error::io("open", path, e),
         })?;
         if file.metadata().is_ok_and(|m| m.is_dir()) {

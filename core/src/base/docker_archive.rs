@@ -26,10 +26,14 @@ pub(super) fn resolve(path: &Path, name: Option<&str>, label: String, platform: 
     let bytes = index
         .read("manifest.json", MAX_JSON_SIZE)?
         .ok_or_else(|| invalid("it has no manifest.json (not a docker save archive)".into()))?;
-    let images: Value = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("its manifest.json is not valid JSON ({e})")))?;
+    let images: Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("its manifest.json is not valid JSON ({e})")))?;
     let images = images.as_array().ok_or_else(|| invalid("its manifest.json is not a list".into()))?;
     let tags = |image: &Value| -> Vec<String> {
-        image["RepoTags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default()
+        image["RepoTags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
     };
     let all_tags: Vec<String> = images.iter().flat_map(tags).collect();
     let wanted = name.map(|n| n.parse::<Reference>()).transpose()?;
@@ -37,7 +41,10 @@ pub(super) fn resolve(path: &Path, name: Option<&str>, label: String, platform: 
         Some(wanted) => images
             .iter()
             .filter_map(|image| {
-                tags(image).into_iter().find(|t| t.parse::<Reference>().is_ok_and(|r| r == *wanted)).map(|t| (image, Some(t)))
+                tags(image)
+                    .into_iter()
+                    .find(|t| t.parse::<Reference>().is_ok_and(|r| r == *wanted))
+                    .map(|t| (image, Some(t)))
             })
             .collect(),
         None => images.iter().map(|image| (image, tags(image).into_iter().next())).collect(),
@@ -63,7 +70,8 @@ pub(super) fn resolve(path: &Path, name: Option<&str>, label: String, platform: 
         }
     };
 
-    let config_name = image["Config"].as_str().ok_or_else(|| invalid("an image in manifest.json has no Config".into()))?;
+    let config_name =
+        image["Config"].as_str().ok_or_else(|| invalid("an image in manifest.json has no Config".into()))?;
     let config_bytes = index
         .read(config_name, MAX_JSON_SIZE)?
         .ok_or_else(|| invalid(format!("its config {config_name} is missing")))?;
@@ -85,7 +93,11 @@ pub(super) fn resolve(path: &Path, name: Option<&str>, label: String, platform: 
                 Some(v) => format!("{os}/{arch}/{v}"),
                 None => format!("{os}/{arch}"),
             };
-            return Err(Error::PlatformNotFound { base: label, platform: platform.to_string(), available: vec![offered] });
+            return Err(Error::PlatformNotFound {
+                base: label,
+                platform: platform.to_string(),
+                available: vec![offered],
+            });
         }
     }
     let layer_names: Vec<&str> = image["Layers"]
@@ -94,8 +106,10 @@ pub(super) fn resolve(path: &Path, name: Option<&str>, label: String, platform: 
         .iter()
         .map(|l| l.as_str().ok_or_else(|| invalid("a layer name is not a string".into())))
         .collect::<Result<_>>()?;
-    let diff_ids: Vec<&str> =
-        config["rootfs"]["diff_ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if diff_ids.len() != layer_names.len() {
         return Err(invalid(format!(
             "manifest.json lists {} layers but the config {} diff_ids",
@@ -108,7 +122,8 @@ pub(super) fn resolve(path: &Path, name: Option<&str>, label: String, platform: 
         if !is_sha256_digest(diff_id) {
             return Err(invalid(format!("diff_id {diff_id:?} is not a sha256 digest")));
         }
-        let (offset, size) = index.get(layer_name).ok_or_else(|| invalid(format!("its layer {layer_name} is missing")))?;
+        let (offset, size) =
+            index.get(layer_name).ok_or_else(|| invalid(format!("its layer {layer_name} is missing")))?;
         let mut magic = [0u8; 4];
         let mut file = File::open(&index.path).map_err(|e| Error::io("open", &index.path, e))?;
         file.seek(SeekFrom::Start(offset)).map_err(|e| Error::io("read", &index.path, e))?;

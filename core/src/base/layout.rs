@@ -28,9 +28,10 @@ struct LayoutStore<'a, B: Blobs + ?Sized>(&'a B);
 
 impl<B: Blobs + ?Sized> LayoutStore<'_, B> {
     fn json_blob(&self, digest: &str, size: Option<u64>) -> Result<Vec<u8>> {
-        let bytes = self.0.read_file(&format!("blobs/sha256/{}", hex_part(digest)), MAX_JSON_SIZE)?.ok_or_else(|| {
-            Error::BaseNotFound { base: self.0.label(), what: format!("blob {digest}"), hint: None }
-        })?;
+        let bytes = self
+            .0
+            .read_file(&format!("blobs/sha256/{}", hex_part(digest)), MAX_JSON_SIZE)?
+            .ok_or_else(|| Error::BaseNotFound { base: self.0.label(), what: format!("blob {digest}"), hint: None })?;
         manifest::verify(|| format!("blob {digest} in {}", self.0.label()), &bytes, digest, size)?;
         Ok(bytes)
     }
@@ -55,7 +56,11 @@ impl<B: Blobs + ?Sized> Store for LayoutStore<'_, B> {
 }
 
 /// `index.json` → the image named `tag` (or the only one) → the platform's manifest → base.
-pub(super) fn resolve_blobs<B: Blobs + ?Sized>(blobs: &B, tag: Option<&str>, platform: &Platform) -> Result<ResolvedBase> {
+pub(super) fn resolve_blobs<B: Blobs + ?Sized>(
+    blobs: &B,
+    tag: Option<&str>,
+    platform: &Platform,
+) -> Result<ResolvedBase> {
     let store = LayoutStore(blobs);
     let index_bytes = blobs.read_file("index.json", MAX_JSON_SIZE)?.ok_or_else(|| Error::InvalidBase {
         base: blobs.label(),
@@ -63,7 +68,8 @@ pub(super) fn resolve_blobs<B: Blobs + ?Sized>(blobs: &B, tag: Option<&str>, pla
     })?;
     let index: Value = serde_json::from_slice(&index_bytes)
         .map_err(|e| manifest::invalid(&store, &format!("its index.json is not valid JSON ({e})")))?;
-    let all = index["manifests"].as_array().ok_or_else(|| manifest::invalid(&store, "its index.json has no manifests"))?;
+    let all =
+        index["manifests"].as_array().ok_or_else(|| manifest::invalid(&store, "its index.json has no manifests"))?;
     let names: Vec<String> = all.iter().filter_map(ref_name).collect();
     let candidates: Vec<&Value> = match tag {
         Some(tag) => all.iter().filter(|d| names_match(d, tag)).collect(),
@@ -119,9 +125,9 @@ fn ref_name(descriptor: &Value) -> Option<String> {
 /// by tag.
 fn names_match(descriptor: &Value, tag: &str) -> bool {
     let annotations = &descriptor["annotations"];
-    ["org.opencontainers.image.ref.name", "io.containerd.image.name"].iter().any(|key| {
-        annotations[*key].as_str().is_some_and(|name| name == tag || name.ends_with(&format!(":{tag}")))
-    })
+    ["org.opencontainers.image.ref.name", "io.containerd.image.name"]
+        .iter()
+        .any(|key| annotations[*key].as_str().is_some_and(|name| name == tag || name.ends_with(&format!(":{tag}"))))
 }
 
 /// The fully qualified name an archive gives its image, when it gives one.

@@ -30,12 +30,14 @@ pub(super) fn has_file(layers: &[Layer], path: &str) -> Result<bool> {
         } else {
             Box::new(layer.verified_reader()?)
         };
-        read_layer(reader, i, &mut tree).map_err(|e| match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
-            Some(_) => *e.into_inner().and_then(|inner| inner.downcast::<Error>().ok()).expect("checked"),
-            None => Error::InvalidBase {
-                base: layer.source_path().display().to_string(),
-                reason: format!("layer {} is not a readable tar ({e})", layer.digest),
-            },
+        read_layer(reader, i, &mut tree).map_err(|e| {
+            match e.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+                Some(_) => *e.into_inner().and_then(|inner| inner.downcast::<Error>().ok()).expect("checked"),
+                None => Error::InvalidBase {
+                    base: layer.source_path().display().to_string(),
+                    reason: format!("layer {} is not a readable tar ({e})", layer.digest),
+                },
+            }
         })?;
     }
     let found = resolve(&tree, path);
@@ -193,7 +195,11 @@ mod tests {
             }
             b.into_inner().unwrap()
         };
-        let one = layer(&[("lib/", tar::EntryType::Directory), ("lib/ld.so", tar::EntryType::Regular), ("etc/passwd", tar::EntryType::Regular)]);
+        let one = layer(&[
+            ("lib/", tar::EntryType::Directory),
+            ("lib/ld.so", tar::EntryType::Regular),
+            ("etc/passwd", tar::EntryType::Regular),
+        ]);
         read_layer(Box::new(io::Cursor::new(one)), 0, &mut t).unwrap();
         assert!(resolve(&t, "/lib/ld.so"));
         assert!(resolve(&t, "/etc/passwd"), "implicit parent");

@@ -144,8 +144,10 @@ fn image(
     check_config_platform(store, &config, platform)?;
 
     let descriptors = manifest["layers"].as_array().ok_or_else(|| invalid(store, "its manifest has no layers list"))?;
-    let diff_ids: Vec<&str> =
-        config["rootfs"]["diff_ids"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let diff_ids: Vec<&str> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if diff_ids.len() != descriptors.len() {
         return Err(invalid(
             store,
@@ -184,7 +186,11 @@ fn check_config_platform(store: &dyn Store, config: &Value, platform: &Platform)
     };
     match Platform::new(os, arch, variant) {
         Ok(p) if p == *platform => Ok(()),
-        _ => Err(Error::PlatformNotFound { base: store.name(), platform: platform.to_string(), available: vec![offered] }),
+        _ => Err(Error::PlatformNotFound {
+            base: store.name(),
+            platform: platform.to_string(),
+            available: vec![offered],
+        }),
     }
 }
 
@@ -245,11 +251,15 @@ pub(crate) fn convert_layers(layers: Vec<Layer>, format: Format) -> Result<Vec<L
                 ("application/vnd.oci.image.layer.v1.tar+gzip", Format::Docker) => {
                     "application/vnd.docker.image.rootfs.diff.tar.gzip"
                 }
-                ("application/vnd.oci.image.layer.v1.tar", Format::Docker) => "application/vnd.docker.image.rootfs.diff.tar",
+                ("application/vnd.oci.image.layer.v1.tar", Format::Docker) => {
+                    "application/vnd.docker.image.rootfs.diff.tar"
+                }
                 ("application/vnd.docker.image.rootfs.diff.tar.gzip", Format::Oci) => {
                     "application/vnd.oci.image.layer.v1.tar+gzip"
                 }
-                ("application/vnd.docker.image.rootfs.diff.tar", Format::Oci) => "application/vnd.oci.image.layer.v1.tar",
+                ("application/vnd.docker.image.rootfs.diff.tar", Format::Oci) => {
+                    "application/vnd.oci.image.layer.v1.tar"
+                }
                 (other, _) => {
                     return Err(Error::Unsupported {
                         what: format!("a base layer of type {other} in a {format}-format image"),

@@ -116,11 +116,9 @@ impl FromStr for Base {
             }
         }
         s.parse::<Reference>().map(Base::Registry).map_err(|e| match e {
-            Error::InvalidReference { input, reason } if looks_like_path(&input) => Error::InvalidTransport {
-                what: "base",
-                input,
-                reason: format!("{reason}; {}", transport_hint()),
-            },
+            Error::InvalidReference { input, reason } if looks_like_path(&input) => {
+                Error::InvalidTransport { what: "base", input, reason: format!("{reason}; {}", transport_hint()) }
+            }
             other => other,
         })
     }

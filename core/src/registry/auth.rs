@@ -62,7 +62,9 @@ impl FromStr for Credentials {
     /// `USER:PASSWORD` (the password may contain `:`). The input never appears in errors.
     fn from_str(s: &str) -> Result<Self> {
         match s.split_once(':') {
-            Some((user, password)) if !user.is_empty() && !password.is_empty() => Ok(Credentials::basic(user, password)),
+            Some((user, password)) if !user.is_empty() && !password.is_empty() => {
+                Ok(Credentials::basic(user, password))
+            }
             _ => Err(Error::InvalidOption {
                 option: "creds",
                 value: "<redacted>".into(),
@@ -169,7 +171,10 @@ mod tests {
     #[test]
     fn basic_header() {
         // RFC 7617's example.
-        assert_eq!(Credentials::basic("Aladdin", "open sesame").basic_header().unwrap(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            Credentials::basic("Aladdin", "open sesame").basic_header().unwrap(),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
         assert_eq!(base64_encode(b""), "");
         assert_eq!(base64_encode(b"f"), "Zg==");
         assert_eq!(base64_encode(b"fo"), "Zm8=");

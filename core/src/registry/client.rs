@@ -131,9 +131,8 @@ impl Client {
         let path = format!("/v2/{repository}/manifests/{reference}");
         let mut reply =
             self.send(Method::GET, &path, &pull_scope(repository), &[("accept", MANIFEST_ACCEPT)], &|| Vec::new())?;
-        let media_type = header(&reply.headers, "content-type").map(|v| {
-            v.split(';').next().unwrap_or_default().trim().to_string()
-        });
+        let media_type =
+            header(&reply.headers, "content-type").map(|v| v.split(';').next().unwrap_or_default().trim().to_string());
         let digest = header(&reply.headers, "docker-content-digest");
         let url = self.display_url(&path);
         let bytes = read_limited(&mut reply.body, MAX_JSON_SIZE, &url)?;
@@ -270,7 +269,8 @@ impl Client {
         }
         let ping = |scheme: &'static str| -> Result<(&'static str, Challenge)> {
             let url = format!("{scheme}://{}/v2/", self.host);
-            let request = Request::builder().method(Method::GET).uri(&url).body(()).map_err(|e| self.network_error(&url, e))?;
+            let request =
+                Request::builder().method(Method::GET).uri(&url).body(()).map_err(|e| self.network_error(&url, e))?;
             let mut response = self.agent.run(request).map_err(|e| self.network_error(&url, e))?;
             let status = response.status().as_u16();
             match status {
@@ -503,7 +503,10 @@ fn read_limited(body: &mut Body, limit: u64, url: &str) -> Result<Vec<u8>> {
         .read_to_end(&mut bytes)
         .map_err(|e| Error::Network { url: strip_query(url), source: Box::new(e) })?;
     if bytes.len() as u64 > limit {
-        return Err(Error::InvalidBase { base: strip_query(url), reason: format!("the document is larger than {limit} bytes") });
+        return Err(Error::InvalidBase {
+            base: strip_query(url),
+            reason: format!("the document is larger than {limit} bytes"),
+        });
     }
     Ok(bytes)
 }
@@ -613,7 +616,8 @@ mod tests {
 
     #[test]
     fn redirects_to_other_hosts_get_no_credentials() {
-        let (storage, storage_seen) = serve(|_| "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nblob".into());
+        let (storage, storage_seen) =
+            serve(|_| "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nblob".into());
         let location = format!("http://{storage}/bucket/blob?X-Signature=secret");
         let (registry, registry_seen) = serve(move |head| {
             let authorized = head.lines().any(|l| l.to_ascii_lowercase().starts_with("authorization: basic "));
@@ -632,11 +636,19 @@ mod tests {
         client.get_blob("r", &digest).unwrap().read_to_string(&mut body).unwrap();
         assert_eq!(body, "blob");
         let registry_heads = registry_seen.lock().unwrap().clone();
-        assert!(registry_heads.iter().any(|h| h.starts_with("GET /v2/r/blobs/") && h.to_ascii_lowercase().contains("authorization: basic")), "{registry_heads:?}");
+        assert!(
+            registry_heads
+                .iter()
+                .any(|h| h.starts_with("GET /v2/r/blobs/") && h.to_ascii_lowercase().contains("authorization: basic")),
+            "{registry_heads:?}"
+        );
         let storage_heads = storage_seen.lock().unwrap().clone();
         assert_eq!(storage_heads.len(), 1, "{storage_heads:?}");
         assert!(storage_heads[0].starts_with("GET /bucket/blob?X-Signature=secret"), "{storage_heads:?}");
-        assert!(!storage_heads[0].to_ascii_lowercase().contains("authorization"), "credentials leaked: {storage_heads:?}");
+        assert!(
+            !storage_heads[0].to_ascii_lowercase().contains("authorization"),
+            "credentials leaked: {storage_heads:?}"
+        );
 
         // Without --insecure, a non-loopback registry never falls back to plain HTTP.
         let remote = Client::new("registry.invalid", &RegistryOptions::default()).unwrap();

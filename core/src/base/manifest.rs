@@ -240,37 +240,24 @@ fn not_an_image(store: &dyn Store, reason: &str) -> Error {
 /// Change base layers' media types to `format`'s when the bytes stay identical (gzip ↔ gzip,
 /// tar ↔ tar); anything else is an error rather than a silent recompression.
 pub(crate) fn convert_layers(layers: Vec<Layer>, format: Format) -> Result<Vec<Layer>> {
+    let family = |media_type: &str| LAYER_MEDIA_TYPES.iter().find(|(t, _)| *t == media_type).and_then(|(_, f)| *f);
     layers
         .into_iter()
-        .map(|mut layer| {
-            let current = LAYER_MEDIA_TYPES.iter().find(|(t, _)| *t == layer.media_type).and_then(|(_, f)| *f);
-            if current == Some(format) {
+        .map(|layer| {
+            if family(&layer.media_type) == Some(format) {
                 return Ok(layer);
             }
-            let converted = match (layer.media_type.as_str(), format) {
-                ("application/vnd.oci.image.layer.v1.tar+gzip", Format::Docker) => {
-                    "application/vnd.docker.image.rootfs.diff.tar.gzip"
-                }
-                ("application/vnd.oci.image.layer.v1.tar", Format::Docker) => {
-                    "application/vnd.docker.image.rootfs.diff.tar"
-                }
-                ("application/vnd.docker.image.rootfs.diff.tar.gzip", Format::Oci) => {
-                    "application/vnd.oci.image.layer.v1.tar+gzip"
-                }
-                ("application/vnd.docker.image.rootfs.diff.tar", Format::Oci) => {
-                    "application/vnd.oci.image.layer.v1.tar"
-                }
-                (other, _) => {
-                    return Err(Error::Unsupported {
-                        what: format!("a base layer of type {other} in a {format}-format image"),
-                        hint: Some(
-                            "omit --format to keep the base's format; converting would change the layer's bytes"
-                                .to_string(),
-                        ),
-                    })
-                }
-            };
-            layer.media_type = converted.to_string();
+            let original = layer.media_type.clone();
+            let layer = layer.for_format(format);
+            if family(&layer.media_type) != Some(format) {
+                return Err(Error::Unsupported {
+                    what: format!("a base layer of type {original} in a {format}-format image"),
+                    hint: Some(
+                        "omit --format to keep the base's format; converting would change the layer's bytes"
+                            .to_string(),
+                    ),
+                });
+            }
             Ok(layer)
         })
         .collect()

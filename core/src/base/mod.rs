@@ -1,11 +1,16 @@
 //! Base images: what a build starts `FROM`.
 
 mod archive;
+mod builtin;
 mod docker_archive;
 mod layout;
-mod lookup;
 pub(crate) mod manifest;
 mod registry;
+mod tree;
+mod write;
+
+pub use builtin::{Builtin, BuiltinItem};
+pub use write::{write_base, BaseOptions};
 
 use crate::config::scratch_config;
 use crate::error::{Error, Result};
@@ -28,6 +33,7 @@ use std::str::FromStr;
 /// | `oci-archive:PATH[:NAME]` | an OCI archive (a tar of an OCI image layout) |
 /// | `oci:DIR[:NAME]` | an OCI image-layout directory |
 /// | `docker-archive:PATH[:NAME]` | what `docker save` writes |
+/// | `builtin:static` | zeroimage's embedded distroless-style base ([`Builtin`]) |
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Base {
@@ -57,6 +63,8 @@ pub enum Base {
         /// The image's name (`busybox:latest`), when the archive holds several.
         name: Option<String>,
     },
+    /// A base embedded in zeroimage (`builtin:static`).
+    Builtin(Builtin),
 }
 
 impl FromStr for Base {
@@ -67,6 +75,9 @@ impl FromStr for Base {
         let bad = |reason: &str| Error::InvalidTransport { what: "base", input: s.into(), reason: reason.into() };
         if s.is_empty() {
             return Err(bad("it is empty"));
+        }
+        if let Some(name) = s.strip_prefix("builtin:") {
+            return Ok(Base::Builtin(name.parse()?));
         }
         if s == "scratch" {
             return Ok(Base::Scratch);
@@ -125,8 +136,8 @@ impl FromStr for Base {
 }
 
 fn transport_hint() -> String {
-    "bases are scratch, docker://REF (or a bare REF), oci-archive:PATH[:NAME], oci:DIR[:NAME] and \
-     docker-archive:PATH[:NAME]"
+    "bases are scratch, builtin:static, docker://REF (or a bare REF), oci-archive:PATH[:NAME], \
+     oci:DIR[:NAME] and docker-archive:PATH[:NAME]"
         .into()
 }
 
@@ -146,6 +157,7 @@ impl fmt::Display for Base {
             Base::OciArchive { path, tag } => with_name(f, "oci-archive", path, tag),
             Base::OciLayout { dir, tag } => with_name(f, "oci", dir, tag),
             Base::DockerArchive { path, name } => with_name(f, "docker-archive", path, name),
+            Base::Builtin(builtin) => builtin.fmt(f),
         }
     }
 }
@@ -164,13 +176,9 @@ pub(crate) struct ResolvedBase {
 }
 
 impl ResolvedBase {
-    /// Whether the base's filesystem has a file at `path` (absolute), following symlinks
-    /// and whiteouts through the layers. Reads (and verifies) every base layer.
+    /// Whether the base's filesystem has a file at `path` (absolute).
     pub(crate) fn has_file(&self, path: &str) -> Result<bool> {
-        if self.layers.is_empty() {
-            return Ok(false);
-        }
-        lookup::has_file(&self.layers, path)
+        tree::has_file(&self.layers, path)
     }
 }
 
@@ -191,6 +199,11 @@ impl Base {
             Base::DockerArchive { path, name } => {
                 docker_archive::resolve(path, name.as_deref(), self.to_string(), platform)
             }
+            Base::Builtin(builtin) => {
+                let layer = builtin.layer()?;
+                let config = builtin.config(platform, &layer.diff_id);
+                Ok(ResolvedBase { config, layers: vec![layer], format: Format::Oci, name: None, digest: None })
+            }
         }
     }
 }
@@ -198,6 +211,31 @@ impl Base {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_scratch_and_builtin() {
+        assert_eq!("scratch".parse::<Base>().unwrap(), Base::Scratch);
+        assert_eq!(Base::Scratch.to_string(), "scratch");
+        assert!("".parse::<Base>().is_err());
+        assert_eq!("builtin:static".parse::<Base>().unwrap(), Base::Builtin(Builtin::Static));
+        assert_eq!(Base::Builtin(Builtin::Static).to_string(), "builtin:static");
+        let err = "builtin:nope".parse::<Base>().unwrap_err();
+        assert!(err.to_string().contains("builtin:static"), "{err}");
+    }
+
+    #[test]
+    fn builtin_has_its_files_and_no_loader() {
+        let platform: Platform = "linux/amd64".parse().unwrap();
+        let registry = RegistryOptions::default();
+        let resolved = Base::Builtin(Builtin::Static).resolve(&platform, &registry).unwrap();
+        assert!(resolved.has_file("/etc/passwd").unwrap());
+        assert!(resolved.has_file("/usr/share/zoneinfo/UTC").unwrap(), "a symlink to a file");
+        assert!(!resolved.has_file("/tmp").unwrap(), "a directory");
+        assert!(!resolved.has_file("/lib64/ld-linux-x86-64.so.2").unwrap());
+        assert!(!resolved.has_file("/lib/ld-musl-x86_64.so.1").unwrap());
+        let scratch = Base::Scratch.resolve(&platform, &registry).unwrap();
+        assert!(!scratch.has_file("/etc/passwd").unwrap());
+    }
 
     #[test]
     fn parses_bases() {

@@ -1,4 +1,5 @@
-//! Talking to registries (OCI distribution spec): the [`Client`] and [`Credentials`].
+//! Talking to registries (OCI distribution spec): the [`Client`], [`Credentials`], and where
+//! credentials are kept ([`keychain`]).
 //!
 //! Reads (bases) and writes (push) share one client: the `/v2/` ping decides between HTTPS and
 //! plain HTTP (only for loopback registries or with `insecure`), and the auth challenge it
@@ -7,6 +8,7 @@
 
 mod auth;
 mod client;
+pub mod keychain;
 
 pub use auth::Credentials;
 pub use client::Client;

@@ -163,6 +163,10 @@ pub enum Error {
     #[error("{registry} answered {status} to {method} {url}: {message}")]
     Registry { registry: String, method: &'static str, url: String, status: u16, message: String },
 
+    /// Reading a base failed for a reason that does not name the base itself.
+    #[error("cannot read base {base}")]
+    BaseUnavailable { base: String, source: Box<Error> },
+
     /// A registry could not be reached, or the connection failed.
     #[error("cannot reach {url}")]
     Network { url: String, source: Box<dyn std::error::Error + Send + Sync> },
@@ -189,6 +193,7 @@ impl Error {
             Error::CredentialHelper { .. } => ErrorKind::Auth,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::BaseNotFound { .. } => ErrorKind::NotFound,
+            Error::BaseUnavailable { source, .. } => source.kind(),
             Error::PlatformNotFound { .. } => ErrorKind::NotFound,
             Error::InvalidBase { .. } => ErrorKind::Integrity,
             Error::RegistryAuth { .. } => ErrorKind::Auth,
@@ -203,6 +208,7 @@ impl Error {
             Error::ProgramNotRunnable { hint, .. } => Some(hint.clone()),
             Error::Unsupported { hint, .. } => hint.clone(),
             Error::BaseNotFound { hint, .. } | Error::RegistryAuth { hint, .. } => hint.clone(),
+            Error::BaseUnavailable { source, .. } => source.hint(),
             Error::PlatformNotFound { .. } => Some(
                 "pass --platform with one of the platforms the base offers, and a program built for it".to_string(),
             ),

@@ -3,7 +3,7 @@
 
 use super::manifest::{self, Document, Store};
 use super::ResolvedBase;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layer::BlobSource;
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -44,6 +44,15 @@ impl Store for RegistryStore<'_> {
 }
 
 pub(super) fn resolve(reference: &Reference, platform: &Platform, options: &RegistryOptions) -> Result<ResolvedBase> {
+    resolve_inner(reference, platform, options).map_err(|e| match e {
+        Error::Network { .. } | Error::Registry { .. } | Error::RegistryAuth { .. } => {
+            Error::BaseUnavailable { base: format!("docker://{reference}"), source: Box::new(e) }
+        }
+        other => other,
+    })
+}
+
+fn resolve_inner(reference: &Reference, platform: &Platform, options: &RegistryOptions) -> Result<ResolvedBase> {
     let client = Client::new(reference.registry(), options)?;
     let store = RegistryStore { reference, client };
     let wanted = reference.digest().or(reference.tag()).unwrap_or("latest");

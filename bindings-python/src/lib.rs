@@ -257,9 +257,9 @@ fn output_string(output: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = output.cast::<PyString>() {
         return Ok(s.to_str()?.to_string());
     }
-    let path: PathBuf = output
-        .extract()
-        .map_err(|_| PyTypeError::new_err("output must be a str (an output string) or an os.PathLike (an archive path)"))?;
+    let path: PathBuf = output.extract().map_err(|_| {
+        PyTypeError::new_err("output must be a str (an output string) or an os.PathLike (an archive path)")
+    })?;
     Ok(format!("oci-archive:{}", path.display()))
 }
 

@@ -4,6 +4,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, final
 
+__all__ = ["build_image", "run_cli", "BuildResult", "Progress", "__version__"]
+
 __version__: str
 
 @final

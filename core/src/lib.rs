@@ -37,6 +37,7 @@ pub mod image;
 pub mod layer;
 pub mod platform;
 pub mod reference;
+pub mod registry;
 pub mod sink;
 
 pub use base::Base;

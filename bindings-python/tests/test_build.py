@@ -146,3 +146,16 @@ def test_result_and_progress_types_are_read_only(workdir: Path) -> None:
     assert repr(events[0]).startswith("Progress(stage=")
     with pytest.raises(TypeError):
         zeroimage.BuildResult()  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("program", "platform"),
+    [("arm64", "linux/arm64"), ("riscv64_header", "linux/riscv64"), ("aarch64_header", "linux/arm64")],
+)
+def test_platform_comes_from_the_program(
+    workdir: Path, programs: dict[str, Path], program: str, platform: str
+) -> None:
+    result = zeroimage.build_image(programs[program], output="p.tar")
+    assert result.platform == platform
+    config = oci.read_archive(workdir / "p.tar").config
+    assert f"{config['os']}/{config['architecture']}" == platform

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,13 @@ CASES: list[tuple[str, dict[str, Any], list[str], type[zeroimage.ZeroImageError]
         ["--platform", "linux/arm64"],
         zeroimage.InvalidInputError,
     ),
+    ("bad output transport", {"output": "dir:x"}, ["-o", "dir:x"], zeroimage.UnsupportedError),
+    ("script", {"entrypoint": "./script.sh"}, ["./script.sh"], zeroimage.InvalidInputError),
     (
-        "bad output transport",
-        {"output": "docker-daemon:x"},
-        ["-o", "docker-daemon:x"],
-        zeroimage.UnsupportedError,
+        "arm64 program on amd64",
+        {"entrypoint": "./hello-arm64", "platform": "linux/amd64"},
+        ["./hello-arm64", "--platform", "linux/amd64"],
+        zeroimage.InvalidInputError,
     ),
     ("empty output path", {"output": "oci-archive:"}, ["-o", "oci-archive:"], zeroimage.InvalidInputError),
     ("output is a directory", {"output": "adir"}, ["-o", "adir"], zeroimage.InvalidInputError),
@@ -50,9 +53,10 @@ CASES: list[tuple[str, dict[str, Any], list[str], type[zeroimage.ZeroImageError]
 
 
 @pytest.fixture
-def bad_inputs(workdir: Path) -> Path:
+def bad_inputs(workdir: Path, programs: dict[str, Path]) -> Path:
     (workdir / "adir").mkdir()
     (workdir / "notes.txt").write_text("not a program\n")
+    shutil.copy2(programs["script"], workdir / "script.sh")
     return workdir
 
 

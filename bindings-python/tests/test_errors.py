@@ -40,6 +40,12 @@ CASES: list[tuple[str, dict[str, Any], list[str], type[zeroimage.ZeroImageError]
     ("output is a directory", {"output": "adir"}, ["-o", "adir"], zeroimage.InvalidInputError),
     ("output dir missing", {"output": "nodir/x.tar"}, ["-o", "nodir/x.tar"], zeroimage.IoError),
     ("empty base", {"base": ""}, ["--from", ""], zeroimage.InvalidInputError),
+    (
+        "unknown builtin base",
+        {"base": "builtin:nope"},
+        ["--from", "builtin:nope"],
+        zeroimage.InvalidInputError,
+    ),
     ("bad tag", {"tag": "Bad Name"}, ["--tag", "Bad Name"], zeroimage.InvalidInputError),
     ("bad format", {"format": "tgz"}, ["--format", "tgz"], zeroimage.InvalidInputError),
     ("relative path", {"path": "app/x"}, ["--path", "app/x"], zeroimage.InvalidInputError),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import oci
 import zeroimage
 from conftest import Docker, Runc
 
@@ -71,3 +72,16 @@ def test_docker_daemon_output(workdir: Path, docker: Docker, monkeypatch: pytest
     assert inspect.stdout.strip() == result.config_digest, inspect.stderr
     proc = docker.docker("run", "--rm", "--network", "none", "--pull", "never", "zeroimage-py/daemon:2")
     assert proc.stdout == "hello from zeroimage\nuid=0 gid=0\n", proc.stderr
+
+
+def test_builtin_static_base_runs_with_runc(workdir: Path, runc: Runc) -> None:
+    """`base=` takes any base string the core parses; builtin:static adds its own layer(s)
+    and a default user under the program's layer."""
+    result = zeroimage.build_image("./hello", base="builtin:static", output="oci:layout:b", args=["--uid"])
+    image = oci.read_layout(workdir / "layout")
+    assert image.manifest_digest == result.digest
+    assert len(image.layers) >= 2 and list(image.layer_members()) == ["hello"]
+    user = image.config["config"]["User"]
+    proc = runc.run(workdir / "layout", "b")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"hello from zeroimage\nuid={user.split(':')[0]} ")

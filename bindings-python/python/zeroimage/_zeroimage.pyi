@@ -39,8 +39,8 @@ class Progress:
     """A progress event: ``current`` of ``total`` bytes done in ``stage``."""
 
     @property
-    def stage(self) -> Literal["layer", "write"]:
-        """``"layer"`` (reading and compressing the program) or ``"write"`` (writing an output)."""
+    def stage(self) -> str:
+        """``"layer"`` (reading and compressing the program), ``"write"`` (writing an output), …"""
     @property
     def current(self) -> int:
         """Bytes done so far in this stage."""

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 start=$SECONDS
 # The npm registry is the only download: @napi-rs/cli (JS) and typescript, pinned by the lockfile.
-npm ci --no-audit --no-fund --loglevel=error
+npm install --no-audit --no-fund --loglevel=error
 npx napi build --platform --release
 echo "bindings-node: install + build took $((SECONDS - start)) s"
 

@@ -249,7 +249,7 @@ fn add_abort_listener(env: &Env, signal: &Object<'_>, cancel: &CancelToken) -> R
     once.set("once", true)?;
     let add: Function<FnArgs<(&str, Unknown<'_>, Object<'_>)>, Unknown<'_>> =
         signal.get_named_property("addEventListener")?;
-    add.apply(signal, (("abort", listener.to_unknown(), once)).into())?;
+    add.apply(signal, ("abort", listener.to_unknown(), once).into())?;
     Ok(AbortListener { signal: signal.to_unknown().create_ref()?, listener: listener.to_unknown().create_ref()? })
 }
 

@@ -136,6 +136,19 @@ describe('the image runs', () => {
     assert.equal(runWithRunc(output, 'runc'), `${HELLO_OUTPUT}arg from-runc\n`)
   })
 
+  test('on the builtin:static base, as its nonroot user, with umoci + runc', async () => {
+    const dir = tempDir()
+    const output = path.join(dir, 'static.tar')
+    const result = await buildImage({ entrypoint: hello, base: 'builtin:static', output, tag: 'hello:static' })
+    const image = inspectArchive(output)
+    assert.equal(image.manifestDigest, result.digest)
+    assert.equal(image.layers.length, 2)
+    assert.equal(image.config.config.User, '65532:65532')
+    assert.ok(image.layers[0].files.has('etc/ssl/certs/ca-certificates.crt'))
+    assert.deepEqual([...image.layers[1].files.keys()], ['hello'])
+    assert.equal(runWithRunc(output, 'static'), HELLO_OUTPUT)
+  })
+
   test('with docker load + docker run (Docker 20.10)', async (t) => {
     const dir = tempDir()
     const output = path.join(dir, 'hello.tar')

@@ -62,7 +62,11 @@ export interface BuildImageOptions {
   format?: 'oci' | 'docker' | string
   /** gzip level of the program's layer, 0–9; default 6. */
   compressionLevel?: number
-  /** Called with a {@link ProgressEvent} as the build advances. */
+  /**
+   * Called with a {@link ProgressEvent} as the build advances, on the JavaScript thread. An
+   * exception it throws is an uncaught exception (like a throwing event listener's); the
+   * build goes on.
+   */
   onProgress?: (event: ProgressEvent) => void
   /** Aborts the build: the Promise rejects with `code === 'cancelled'` and no output is left. */
   signal?: AbortSignal

@@ -74,7 +74,9 @@ pub struct BuildImageOptions<'env> {
     pub format: Option<String>,
     /// gzip level of the program's layer, 0–9; default 6.
     pub compression_level: Option<u32>,
-    /// Called with a {@link ProgressEvent} as the build advances.
+    /// Called with a {@link ProgressEvent} as the build advances, on the JavaScript thread. An
+    /// exception it throws is an uncaught exception (like a throwing event listener's); the
+    /// build goes on.
     #[napi(ts_type = "(event: ProgressEvent) => void")]
     pub on_progress: Option<ProgressCallback>,
     /// Aborts the build: the Promise rejects with `code === 'cancelled'` and no output is left.

@@ -132,8 +132,9 @@ struct AbortListener {
 
 /// The `buildImage` task.
 pub struct BuildTask {
-    request: std::result::Result<Request, zeroimage::Error>,
-    conversion_error: Option<String>,
+    /// The request, or why the options could not be converted (rejected as `invalid_input`);
+    /// taken by `compute`.
+    request: Option<std::result::Result<Request, String>>,
     cancel: CancelToken,
     abort_listener: Option<AbortListener>,
 }
@@ -147,11 +148,11 @@ impl Task for BuildTask {
     type JsValue = BuildResult;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        if let Some(message) = self.conversion_error.take() {
-            return Ok(Err((ErrorKind::InvalidInput.as_str(), message)));
-        }
-        let request = std::mem::replace(&mut self.request, Err(zeroimage::Error::Cancelled));
-        Ok(request.and_then(|r| build(r, &self.cancel)).map_err(|e| (e.kind().as_str(), e.report())))
+        Ok(match self.request.take() {
+            Some(Ok(request)) => build(request, &self.cancel).map_err(|e| (e.kind().as_str(), e.report())),
+            Some(Err(message)) => Err((ErrorKind::InvalidInput.as_str(), message)),
+            None => Err((ErrorKind::InvalidInput.as_str(), "the build was already run".to_string())),
+        })
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -188,9 +189,7 @@ impl Task for BuildTask {
 /// ```
 #[napi(ts_args_type = "options: BuildImageOptions", ts_return_type = "Promise<BuildResult>")]
 pub fn build_image(env: Env, options: Unknown<'_>) -> AsyncTask<BuildTask> {
-    let cancel = CancelToken::new();
-    let mut task =
-        BuildTask { request: Err(zeroimage::Error::Cancelled), conversion_error: None, cancel, abort_listener: None };
+    let mut task = BuildTask { request: None, cancel: CancelToken::new(), abort_listener: None };
     // SAFETY: `BuildImageOptions::from_napi_value` is the conversion napi-rs generates for
     // `#[napi(object)]` parameters; it reads every field through checked N-API calls, so a
     // non-object or a field of the wrong type is an `Err`, which we turn into a rejection.
@@ -199,10 +198,8 @@ pub fn build_image(env: Env, options: Unknown<'_>) -> AsyncTask<BuildTask> {
         Ok(ValueType::Object) => unsafe { options.cast::<BuildImageOptions>() },
         _ => Err(Error::new(Status::ObjectExpected, "expected an object such as { entrypoint: './server' }")),
     };
-    match options.and_then(|o| accept(&env, o, &mut task)) {
-        Ok(request) => task.request = Ok(request),
-        Err(err) => task.conversion_error = Some(format!("invalid options: {}", err.reason)),
-    }
+    let request = options.and_then(|o| accept(&env, o, &mut task));
+    task.request = Some(request.map_err(|err| format!("invalid options: {}", err.reason)));
     AsyncTask::new(task)
 }
 

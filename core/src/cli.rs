@@ -85,9 +85,25 @@ struct BuildArgs {
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
 
-    /// Base image [default: scratch]
+    /// Base image: scratch, REF or docker://REF (a registry), oci-archive:PATH[:NAME], oci:DIR[:NAME], docker-archive:PATH[:NAME]
     #[arg(long, value_name = "BASE", default_value = "scratch")]
     from: String,
+
+    /// Base image from an OCI archive (the same as --from oci-archive:PATH)
+    #[arg(long, value_name = "PATH", conflicts_with = "from")]
+    from_archive: Option<PathBuf>,
+
+    /// Allow plain HTTP and unverified TLS for registries (loopback registries may always use HTTP)
+    #[arg(long)]
+    insecure: bool,
+
+    /// Trust the CA certificates in this PEM file for registries (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
+
+    /// Registry credentials USER:PASSWORD (default: anonymous)
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    creds: Option<String>,
 
     /// Output: PATH or oci-archive:PATH (an OCI archive that docker load also reads), or oci:DIR[:TAG] [default: <program>.tar]
     #[arg(short, long, value_name = "OUTPUT")]
@@ -196,7 +212,15 @@ where
 }
 
 fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
-    let base: Base = args.from.parse()?;
+    let base: Base = match &args.from_archive {
+        Some(path) => Base::OciArchive { path: path.clone(), tag: None },
+        None => args.from.parse()?,
+    };
+    let registry = crate::RegistryOptions {
+        insecure: args.insecure,
+        ca_certs: args.ca_certs.clone(),
+        credentials: args.creds.as_deref().map(str::parse).transpose()?,
+    };
     let platform = match (&args.platform, &args.arch) {
         (Some(p), _) => Some(p.parse::<Platform>()?),
         (None, Some(arch)) => {
@@ -225,6 +249,7 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
         compression: Compression { level: args.compression_level },
         cancel: cancel.clone(),
+        registry,
         ..BuildOptions::default()
     };
     for tag in &args.tags {

@@ -41,6 +41,7 @@ pub mod podman;
 pub mod process;
 pub mod program;
 pub mod registry;
+pub mod token;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -64,7 +64,7 @@ pub fn write_base(
     for sink in sinks {
         sink.preflight()?;
     }
-    let resolved = base.resolve(&platform)?;
+    let resolved = base.resolve(&platform, &crate::registry::RegistryOptions::default())?;
     let format = options.format.unwrap_or(resolved.format);
     let layers = resolved.layers.into_iter().map(|l| l.for_format(format)).collect();
     let image = Image::assemble(format, platform.clone(), &resolved.config, layers, &options.annotations)?;

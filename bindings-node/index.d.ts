@@ -63,6 +63,11 @@ export interface BuildImageOptions {
   /** gzip level of the program's layer, 0–9; default 6. */
   compressionLevel?: number
   /**
+   * Timestamp (seconds since 1970) of the config, history and file times; default
+   * `$SOURCE_DATE_EPOCH`, else 0.
+   */
+  sourceDateEpoch?: number
+  /**
    * Called with a {@link ProgressEvent} as the build advances, on the JavaScript thread. An
    * exception it throws is an uncaught exception (like a throwing event listener's); the
    * build goes on.

@@ -74,6 +74,9 @@ pub struct BuildImageOptions<'env> {
     pub format: Option<String>,
     /// gzip level of the program's layer, 0–9; default 6.
     pub compression_level: Option<u32>,
+    /// Timestamp (seconds since 1970) of the config, history and file times; default
+    /// `$SOURCE_DATE_EPOCH`, else 0.
+    pub source_date_epoch: Option<i64>,
     /// Called with a {@link ProgressEvent} as the build advances, on the JavaScript thread. An
     /// exception it throws is an uncaught exception (like a throwing event listener's); the
     /// build goes on.
@@ -121,6 +124,7 @@ struct Request {
     allow_dynamic: bool,
     format: Option<String>,
     compression_level: Option<u32>,
+    source_date_epoch: Option<i64>,
     on_progress: Option<ProgressCallback>,
 }
 
@@ -233,6 +237,7 @@ fn accept(env: &Env, options: BuildImageOptions<'_>, task: &mut BuildTask) -> Re
         allow_dynamic: options.allow_dynamic.unwrap_or(false),
         format: options.format,
         compression_level: options.compression_level,
+        source_date_epoch: options.source_date_epoch,
         on_progress: options.on_progress,
     })
 }
@@ -290,6 +295,16 @@ fn build(request: Request, cancel: &CancelToken) -> zeroimage::Result<zeroimage:
             Some(level) => Compression { level },
             None => Compression::default(),
         },
+        source_date_epoch: request
+            .source_date_epoch
+            .map(|epoch| {
+                u64::try_from(epoch).map_err(|_| zeroimage::Error::InvalidOption {
+                    option: "sourceDateEpoch",
+                    value: epoch.to_string(),
+                    reason: "expected whole seconds since 1970-01-01".into(),
+                })
+            })
+            .transpose()?,
         cancel: cancel.clone(),
         ..BuildOptions::default()
     };

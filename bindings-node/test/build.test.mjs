@@ -87,6 +87,8 @@ describe('buildImage', () => {
     assert.ok(fs.readFileSync(path.join(dir, 'a.tar')).equals(fs.readFileSync(path.join(dir, 'b.tar'))))
     const c = await buildImage({ entrypoint: hello, output: path.join(dir, 'c.tar'), tag: 'hello:1', args: ['x'] })
     assert.notEqual(c.digest, a.digest)
+    const d = await buildImage({ entrypoint: hello, output: path.join(dir, 'd.tar'), sourceDateEpoch: 1700000000 })
+    assert.equal(inspectArchive(path.join(dir, 'd.tar')).config.created, '2023-11-14T22:13:20Z')
   })
 
   test('takes several tags, a platform, docker format and a layout directory output', async () => {

@@ -43,6 +43,7 @@ const cases = [
   ['empty label key', () => ({ entrypoint: hello, labels: { '': 'x' } }), 'invalid_input', 'invalid label'],
   ['compression level', () => ({ entrypoint: hello, compressionLevel: 12 }), 'invalid_input', 'compression-level'],
   ['format', () => ({ entrypoint: hello, format: 'zip' }), 'invalid_input', 'zip'],
+  ['negative epoch', () => ({ entrypoint: hello, sourceDateEpoch: -1 }), 'invalid_input', 'invalid sourceDateEpoch'],
   ['entrypoint of the wrong type', () => ({ entrypoint: 42 }), 'invalid_input', 'BuildImageOptions.entrypoint'],
   ['no entrypoint', () => ({ output: 'x.tar' }), 'invalid_input', 'entrypoint'],
   ['args of the wrong type', () => ({ entrypoint: hello, args: 'not-a-list' }), 'invalid_input', 'args'],

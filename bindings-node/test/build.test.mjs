@@ -35,6 +35,7 @@ describe('buildImage', () => {
       path: '/app/server',
       labels: { 'org.example.team': 'build' },
       annotations: { 'org.opencontainers.image.source': 'https://example.com/repo' },
+      sourceDateEpoch: 0,
     })
     assert.deepEqual(Object.keys(result).sort(), [
       'configDigest',

@@ -343,8 +343,7 @@ impl Client {
             request = request.header(*k, *v);
         }
         request = request.header("content-length", length.to_string());
-        let request =
-            request.body(ureq::SendBody::from_reader(body)).map_err(|e| self.network_error(url, e))?;
+        let request = request.body(ureq::SendBody::from_reader(body)).map_err(|e| self.network_error(url, e))?;
         let response = self.agent.run(request).map_err(|e| self.network_error(url, e))?;
         let status = response.status().as_u16();
         let (parts, body) = response.into_parts();
@@ -563,7 +562,8 @@ impl Client {
             self.agent.run(request)
         } else {
             let separator = if realm.contains('?') { '&' } else { '?' };
-            let url = if query.is_empty() { realm.to_string() } else { format!("{realm}{separator}{}", query.join("&")) };
+            let url =
+                if query.is_empty() { realm.to_string() } else { format!("{realm}{separator}{}", query.join("&")) };
             let mut request = Request::builder().method(Method::GET).uri(&url);
             if let Some(basic) = credentials.as_ref().and_then(Credentials::basic_header) {
                 request = request.header("authorization", basic);

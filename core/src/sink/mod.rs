@@ -126,7 +126,8 @@ pub(crate) fn write_all(sinks: &[Sink], image: &Image, ctx: &WriteContext<'_>) -
         }
         match sink {
             Sink::Registry { reference } => {
-                let same = |r: &Reference| r.registry() == reference.registry() && r.repository() == reference.repository();
+                let same =
+                    |r: &Reference| r.registry() == reference.registry() && r.repository() == reference.repository();
                 if pushed.iter().any(|(reg, repo)| reg == reference.registry() && repo == reference.repository()) {
                     continue;
                 }

@@ -29,7 +29,11 @@ const DEFAULT_CHUNK_SIZE: u64 = 16 << 20;
 const MAX_FAILURES: u32 = 5;
 
 fn chunk_size() -> u64 {
-    std::env::var("ZEROIMAGE_PUSH_CHUNK_SIZE").ok().and_then(|v| v.trim().parse().ok()).filter(|n| *n > 0).unwrap_or(DEFAULT_CHUNK_SIZE)
+    std::env::var("ZEROIMAGE_PUSH_CHUNK_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(DEFAULT_CHUNK_SIZE)
 }
 
 /// Push `image` to `references`, which all name one repository of one registry; `pushed`
@@ -63,8 +67,11 @@ pub(crate) fn push(
     if already {
         client.log(&format!("{registry}/{repository}@{}: the manifest exists, its blobs too", image.manifest_digest));
     } else {
-        let earlier: Vec<String> =
-            pushed.iter().filter(|(r, repo)| r == registry && repo != repository).map(|(_, repo)| repo.clone()).collect();
+        let earlier: Vec<String> = pushed
+            .iter()
+            .filter(|(r, repo)| r == registry && repo != repository)
+            .map(|(_, repo)| repo.clone())
+            .collect();
         for layer in &image.layers {
             if ctx.cancel.is_cancelled() {
                 return Err(Error::Cancelled);
@@ -90,7 +97,9 @@ pub(crate) fn push(
     }
     for reference in references {
         if let Some(tag) = reference.tag() {
-            retrying(&client, "put the manifest", || client.put_manifest(repository, tag, media_type, &image.manifest))?;
+            retrying(&client, "put the manifest", || {
+                client.put_manifest(repository, tag, media_type, &image.manifest)
+            })?;
         }
     }
     pushed.push((registry.to_string(), repository.to_string()));
@@ -159,7 +168,13 @@ enum Failed {
     Fatal(Error),
 }
 
-fn push_blob(client: &Client, repository: &str, blob: &Blob<'_>, mount: Option<&str>, ctx: &WriteContext<'_>) -> Result<()> {
+fn push_blob(
+    client: &Client,
+    repository: &str,
+    blob: &Blob<'_>,
+    mount: Option<&str>,
+    ctx: &WriteContext<'_>,
+) -> Result<()> {
     let registry = client.registry();
     if retrying(client, "check a blob", || client.exists(repository, "blobs", blob.digest, ""))? {
         client.log(&format!("{registry}/{repository}: blob {} exists", blob.digest));
@@ -176,7 +191,11 @@ fn push_blob(client: &Client, repository: &str, blob: &Blob<'_>, mount: Option<&
         })?;
         let location = match start {
             UploadStart::Mounted => {
-                client.log(&format!("{registry}/{repository}: blob {} mounted from {}", blob.digest, mount.unwrap_or("")));
+                client.log(&format!(
+                    "{registry}/{repository}: blob {} mounted from {}",
+                    blob.digest,
+                    mount.unwrap_or("")
+                ));
                 return Ok(());
             }
             UploadStart::Session(location) => location,
@@ -231,7 +250,11 @@ fn upload(
             }
             Ok(reply) if offset == 0 && matches!(reply.status, 400 | 405 | 415 | 416 | 501) => {
                 // This registry does not take chunks: one PUT in the same (untouched) session.
-                client.log(&format!("{}: chunked upload refused ({}); sending the blob whole", client.registry(), reply.status));
+                client.log(&format!(
+                    "{}: chunked upload refused ({}); sending the blob whole",
+                    client.registry(),
+                    reply.status
+                ));
                 chunked = false;
                 break;
             }
@@ -262,11 +285,8 @@ fn upload(
     // The final PUT: with the whole blob when not chunked, else empty.
     let separator = if location.contains('?') { '&' } else { '?' };
     let url = format!("{location}{separator}digest={}", blob.digest);
-    let (mut reader, len): (Box<dyn Read + Send>, u64) = if chunked {
-        (Box::new(io::empty()), 0)
-    } else {
-        (blob.open_at(0).map_err(Failed::Fatal)?, blob.size)
-    };
+    let (mut reader, len): (Box<dyn Read + Send>, u64) =
+        if chunked { (Box::new(io::empty()), 0) } else { (blob.open_at(0).map_err(Failed::Fatal)?, blob.size) };
     let headers = [("content-type", "application/octet-stream")];
     let mut counting = Counting { inner: &mut reader, done: 0, size: blob.size, ctx };
     match client.send_stream(Method::PUT, &url, &scope, &headers, &mut counting, len) {

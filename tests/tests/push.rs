@@ -179,3 +179,181 @@ fn push_with_bearer_token_auth_and_stored_credentials_verbose_never_shows_the_se
     let scopes: Vec<String> = registry.token_requests().into_iter().filter_map(|r| r.scope).collect();
     assert!(scopes.iter().any(|s| s == "repository:bear/hello:pull,push"), "{scopes:?}");
 }
+
+#[test]
+fn a_base_from_the_same_registry_is_mounted_not_uploaded() {
+    let registry = Registry::start();
+    let home = Home::new();
+    let base_tar = home.path().join("static.tar");
+    exec(home.zeroimage().args(["base", "builtin:static", "-o"]).arg(&base_tar)).assert_success("zeroimage base");
+    exec_ok(
+        skopeo()
+            .args(["copy", "--dest-tls-verify=false"])
+            .arg(format!("oci-archive:{}", base_tar.display()))
+            .arg(registry.docker_ref("base/static:1")),
+    );
+    let inspect = |name: &str| -> Value {
+        let out = exec_ok(skopeo().args(["inspect", "--tls-verify=false"]).arg(registry.docker_ref(name)));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let base = inspect("base/static:1");
+    let base_layers: Vec<String> =
+        base["Layers"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+    let before = registry.requests().len();
+    let out = exec(home.zeroimage().arg("build").arg(home.hello()).args([
+        "--verbose",
+        "--from",
+        &registry.docker_ref("base/static:1"),
+        "--push",
+        &registry.image("app/hello:1"),
+    ]));
+    out.assert_success("push on a same-registry base");
+    let requests = registry.requests();
+    let push = &requests[before..];
+    for layer in &base_layers {
+        let mount = push.iter().find(|r| r.method == "POST" && r.uri.contains(&format!("mount={layer}")));
+        let mount = mount.unwrap_or_else(|| panic!("no mount of {layer}: {push:#?}"));
+        assert!(mount.uri.contains("from=base/static"), "{mount:?}");
+        assert_eq!(mount.status, 201, "{mount:?}");
+        assert!(!push.iter().any(|r| r.method == "PUT" && r.uri.contains(&format!("digest={layer}"))), "{push:#?}");
+        assert!(
+            !push.iter().any(|r| r.method == "GET" && r.uri.ends_with(&format!("/blobs/{layer}"))),
+            "base layer read: {push:#?}"
+        );
+    }
+    assert!(out.stderr_text().contains("mounted from base/static"), "{}", out.stderr_text());
+    let pushed = inspect("app/hello:1");
+    assert_eq!(pushed["Layers"].as_array().unwrap().len(), base_layers.len() + 1);
+    assert_manifests_complete(&registry);
+}
+
+/// Every manifest in the registry has all its blobs.
+fn assert_manifests_complete(registry: &Registry) {
+    let catalog: Value = serde_json::from_slice(&registry.get("/v2/_catalog").body).unwrap();
+    for repo in catalog["repositories"].as_array().into_iter().flatten() {
+        let repo = repo.as_str().unwrap();
+        let tags: Value = serde_json::from_slice(&registry.get(&format!("/v2/{repo}/tags/list")).body).unwrap();
+        for tag in tags["tags"].as_array().into_iter().flatten() {
+            let accept =
+                "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+            let manifest = registry.request(
+                "GET",
+                &format!("/v2/{repo}/manifests/{}", tag.as_str().unwrap()),
+                &[("Accept", accept)],
+                true,
+            );
+            let manifest: Value = serde_json::from_slice(&manifest.body).unwrap();
+            let mut digests = vec![manifest["config"]["digest"].as_str().unwrap().to_string()];
+            digests.extend(
+                manifest["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()),
+            );
+            for digest in digests {
+                let head = registry.request("HEAD", &format!("/v2/{repo}/blobs/{digest}"), &[], true);
+                assert_eq!(head.status, 200, "{repo}:{tag} references {digest}, which is missing");
+            }
+        }
+    }
+}
+
+/// `ZEROIMAGE_PUSH_CHUNK_SIZE` for the fault tests: the hello layer goes up in several chunks.
+const CHUNK: &str = "65536";
+
+#[test]
+fn faults_are_retried_and_resumed_or_fail_without_a_manifest() {
+    let registry = Registry::start();
+    let home = Home::new();
+    let hello = home.hello();
+    let push_via = |proxy: &FaultProxy, repo: &str, timeout: &str| -> Output {
+        exec(home.zeroimage().env("ZEROIMAGE_PUSH_CHUNK_SIZE", CHUNK).arg("build").arg(&hello).args([
+            "--verbose",
+            "--timeout",
+            timeout,
+            "--push",
+            &format!("{}/{repo}:1", proxy.addr()),
+        ]))
+    };
+
+    // 1. Transient faults: a 503 on a HEAD, a 500 on the first chunk, a connection dropped
+    // in the middle of the third chunk, a dropped whole-blob PUT, a 502 on the manifest.
+    let counts: Arc<[AtomicUsize; 5]> = Arc::new(Default::default());
+    let c = counts.clone();
+    let proxy = FaultProxy::start(registry.addr(), move |req| {
+        let n = |i: usize| c[i].fetch_add(1, Ordering::SeqCst);
+        match req.method.as_str() {
+            "HEAD" if req.target.contains("/blobs/") && n(0) == 0 => Fault::Status(503),
+            "PATCH" => match n(1) {
+                0 => Fault::Status(500),
+                2 => Fault::DropAfter(20_000),
+                _ => Fault::Pass,
+            },
+            "PUT" if req.target.contains("/blobs/uploads/") && req.content_length > 0 && n(2) == 0 => {
+                Fault::DropAfter(100)
+            }
+            "PUT" if req.target.contains("/manifests/") && n(3) == 0 => Fault::Status(502),
+            _ => Fault::Pass,
+        }
+    });
+    let out = push_via(&proxy, "faults/recover", "10");
+    out.assert_success("push through transient faults");
+    let stderr = out.stderr_text();
+    eprintln!("{stderr}");
+    let seen = proxy.seen();
+    let injected: Vec<String> = seen
+        .iter()
+        .filter(|(_, f)| *f != Fault::Pass)
+        .map(|(r, f)| format!("{} {} -> {f:?}", r.method, r.target))
+        .collect();
+    eprintln!("injected: {injected:#?}");
+    assert!(injected.len() >= 5, "every fault was hit: {injected:#?}");
+    assert!(seen.iter().filter(|(r, _)| r.method == "PATCH").count() > 3, "the layer went in chunks");
+    // The image is whole: skopeo copies it out, checking every digest.
+    let layout = home.path().join("copied");
+    exec_ok(
+        skopeo()
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(registry.docker_ref("faults/recover:1"))
+            .arg(format!("oci:{}:x", layout.display())),
+    );
+
+    // 2. A registry that refuses chunks gets the blob whole.
+    let proxy =
+        FaultProxy::start(registry.addr(), |req| if req.method == "PATCH" { Fault::Status(405) } else { Fault::Pass });
+    let out = push_via(&proxy, "faults/nochunks", "10");
+    out.assert_success("push where chunks are refused");
+    assert!(out.stderr_text().contains("chunked upload refused"), "{}", out.stderr_text());
+    exec_ok(skopeo().args(["inspect", "--tls-verify=false"]).arg(registry.docker_ref("faults/nochunks:1")));
+
+    // 3. Uploads that stall: the push fails after bounded retries, with a clear error.
+    let proxy = FaultProxy::start(registry.addr(), |req| {
+        if req.target.contains("/blobs/uploads/") && matches!(req.method.as_str(), "PATCH" | "PUT") {
+            Fault::Stall
+        } else {
+            Fault::Pass
+        }
+    });
+    let started = std::time::Instant::now();
+    let out = push_via(&proxy, "faults/stall", "2");
+    out.assert_failure("push through a stalling proxy");
+    eprintln!("stall: {:?}: {}", started.elapsed(), out.stderr_text());
+    assert!(out.stderr_text().contains("error: cannot reach http://"), "{}", out.stderr_text());
+    assert!(started.elapsed() < std::time::Duration::from_secs(90));
+
+    // 4. A registry failing every whole-blob PUT with 500: the push fails and says so.
+    let proxy = FaultProxy::start(registry.addr(), |req| {
+        if req.method == "PUT" && req.target.contains("/blobs/uploads/") {
+            Fault::Status(500)
+        } else {
+            Fault::Pass
+        }
+    });
+    let out = push_via(&proxy, "faults/fivehundred", "10");
+    out.assert_failure("push against a failing registry");
+    assert!(out.stderr_text().contains("answered 500 to PUT"), "{}", out.stderr_text());
+
+    // Neither failed push left a manifest; every manifest there has its blobs.
+    for repo in ["faults/stall", "faults/fivehundred"] {
+        let got = registry.request("GET", &format!("/v2/{repo}/manifests/1"), &[], true);
+        assert_eq!(got.status, 404, "{repo}");
+    }
+    assert_manifests_complete(&registry);
+}

@@ -258,6 +258,10 @@ fn upload(
                 chunked = false;
                 break;
             }
+            Ok(reply) if reply.status == 416 => {
+                // The registry holds another offset than we thought: start over.
+                return Err(Failed::Restart(client.status_error(&Method::PATCH, &location, &scope, reply)));
+            }
             Ok(reply) => client.status_error(&Method::PATCH, &location, &scope, reply),
             Err(e) => e,
         };
@@ -310,11 +314,16 @@ fn upload(
     }
 }
 
-/// The offset after the registry's `Range: 0-N` (N + 1).
+/// The offset after the registry's `Range: 0-N` (N + 1). Distribution answers `0-0` for an
+/// empty upload too, so that means 0 (a registry holding one byte then answers 416 to the
+/// next chunk, and the upload starts over).
 fn range_end(reply: &Reply) -> Option<u64> {
     let value = crate::registry::header(&reply.headers, "range")?;
-    let (_, end) = value.trim().trim_start_matches("bytes=").split_once('-')?;
+    let (start, end) = value.trim().trim_start_matches("bytes=").split_once('-')?;
     let end: u64 = end.trim().parse().ok()?;
+    if start.trim() == "0" && end == 0 {
+        return Some(0);
+    }
     Some(end + 1)
 }
 

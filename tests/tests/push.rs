@@ -357,3 +357,179 @@ fn faults_are_retried_and_resumed_or_fail_without_a_manifest() {
     }
     assert_manifests_complete(&registry);
 }
+
+/// A credential helper speaking Docker's protocol, keeping credentials in `$HOME/NAME.json`
+/// and logging each call (`get SERVER`) to `$HOME/NAME.log`.
+fn install_helper(home: &Home, name: &str) {
+    let script = format!(
+        r#"#!/usr/bin/env python3
+import json, os, sys
+store = os.path.join(os.environ["HOME"], "{name}.json")
+data = json.load(open(store)) if os.path.exists(store) else {{}}
+action = sys.argv[1]
+payload = sys.stdin.read()
+server = json.loads(payload)["ServerURL"] if action == "store" else payload.strip()
+open(os.path.join(os.environ["HOME"], "{name}.log"), "a").write(action + " " + server + "\n")
+if action == "get":
+    if server not in data:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    print(json.dumps({{"ServerURL": server, "Username": data[server][0], "Secret": data[server][1]}}))
+elif action == "store":
+    entry = json.loads(payload)
+    data[server] = [entry["Username"], entry["Secret"]]
+    json.dump(data, open(store, "w"))
+elif action == "erase":
+    data.pop(server, None)
+    json.dump(data, open(store, "w"))
+"#
+    );
+    let path = home.bin().join(format!("docker-credential-{name}"));
+    fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn login(home: &Home, registry: &Registry, password: &str) -> Output {
+    use std::io::Write;
+    let mut child = home
+        .zeroimage()
+        .args(["login", registry.addr(), "-u", USER, "--password-stdin", "--ca-cert"])
+        .arg(registry.ca_cert().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn login_logout_round_trip_and_credential_helpers() {
+    let registry = RegistryOptions::default().auth(USER, PASSWORD).tls().start();
+    let home = Home::new();
+    let hello = home.hello();
+    let push = |tag: &str, verbose: bool| -> Output {
+        let mut cmd = home.zeroimage();
+        cmd.arg("build")
+            .arg(&hello)
+            .arg("--ca-cert")
+            .arg(registry.ca_cert().unwrap())
+            .args(["--push", &registry.image(&format!("creds/hello:{tag}"))]);
+        if verbose {
+            cmd.arg("--verbose");
+        }
+        exec(&mut cmd)
+    };
+    let original = json!({"psFormat": "table {{.ID}}", "auths": {"other.example.com": {"auth": "b3RoZXI6c2VjcmV0"}}});
+    let original_bytes = serde_json::to_vec_pretty(&original).unwrap();
+    fs::write(home.config(), &original_bytes).unwrap();
+
+    // Without credentials the registry refuses.
+    let out = push("anon", false);
+    out.assert_failure("push without credentials");
+    assert!(out.stderr_text().contains("refused access"), "{}", out.stderr_text());
+
+    // A wrong password is refused and nothing is written.
+    let out = login(&home, &registry, "wrong-password");
+    out.assert_failure("login with a wrong password");
+    assert!(out.stderr_text().contains("refused access"), "{}", out.stderr_text());
+    assert_eq!(fs::read(home.config()).unwrap(), original_bytes, "config.json untouched");
+
+    // The right one is stored in auths, 0600, every other key kept.
+    let out = login(&home, &registry, PASSWORD);
+    out.assert_success("login");
+    assert_eq!(out.stdout_text().trim(), "Login Succeeded");
+    let config: Value = serde_json::from_slice(&fs::read(home.config()).unwrap()).unwrap();
+    assert_eq!(config["auths"][registry.addr()]["auth"], base64(format!("{USER}:{PASSWORD}").as_bytes()).as_str());
+    assert_eq!(config["psFormat"], original["psFormat"]);
+    assert_eq!(config["auths"]["other.example.com"], original["auths"]["other.example.com"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(home.config()).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // A push now finds them, and --verbose says where, never the secret.
+    let out = push("stored", true);
+    out.assert_success("push with stored credentials");
+    assert!(
+        out.stderr_text().contains(&format!("user {USER} from {} (auths)", home.config().display())),
+        "{}",
+        out.stderr_text()
+    );
+    assert!(!out.stderr_text().contains(PASSWORD) && !out.stdout_text().contains(PASSWORD));
+
+    // -p works too, with docker's warning.
+    let out = exec(
+        home.zeroimage()
+            .args(["login", registry.addr(), "-u", USER, "-p", PASSWORD, "--ca-cert"])
+            .arg(registry.ca_cert().unwrap()),
+    );
+    out.assert_success("login -p");
+    assert!(out.stderr_text().contains("WARNING! Using --password via the CLI is insecure"), "{}", out.stderr_text());
+
+    // logout erases them, keeps the rest.
+    let out = exec(home.zeroimage().args(["logout", registry.addr()]));
+    out.assert_success("logout");
+    let config: Value = serde_json::from_slice(&fs::read(home.config()).unwrap()).unwrap();
+    assert!(config["auths"].get(registry.addr()).is_none(), "{config}");
+    assert_eq!(config["psFormat"], original["psFormat"]);
+    assert_eq!(config["auths"]["other.example.com"], original["auths"]["other.example.com"]);
+    push("after-logout", false).assert_failure("push after logout");
+
+    // credsStore: login stores through the helper (not in auths), push gets them from it.
+    install_helper(&home, "ztest");
+    install_helper(&home, "zother");
+    fs::write(home.config(), serde_json::to_vec(&json!({"credsStore": "ztest", "psFormat": "x"})).unwrap()).unwrap();
+    login(&home, &registry, PASSWORD).assert_success("login through credsStore");
+    let config: Value = serde_json::from_slice(&fs::read(home.config()).unwrap()).unwrap();
+    assert!(config.get("auths").is_none_or(|a| a.get(registry.addr()).is_none()), "{config}");
+    let out = push("helper", true);
+    out.assert_success("push with credsStore credentials");
+    assert!(out.stderr_text().contains("credential helper docker-credential-ztest"), "{}", out.stderr_text());
+    assert!(!out.stderr_text().contains(PASSWORD));
+    let log = fs::read_to_string(home.path().join("ztest.log")).unwrap();
+    assert!(
+        log.contains(&format!("store {}", registry.addr())) && log.contains(&format!("get {}", registry.addr())),
+        "{log}"
+    );
+
+    // credHelpers wins over credsStore for its registry.
+    fs::copy(home.path().join("ztest.json"), home.path().join("zother.json")).unwrap();
+    fs::write(
+        home.config(),
+        serde_json::to_vec(&json!({"credsStore": "missing-default", "credHelpers": {registry.addr(): "zother"}}))
+            .unwrap(),
+    )
+    .unwrap();
+    let out = push("credhelpers", true);
+    out.assert_success("push with credHelpers routing");
+    assert!(out.stderr_text().contains("docker-credential-zother"), "{}", out.stderr_text());
+
+    // A configured helper that is missing is an error naming it, not an anonymous attempt.
+    fs::write(home.config(), serde_json::to_vec(&json!({"credsStore": "nope"})).unwrap()).unwrap();
+    let out = push("missing", false);
+    out.assert_failure("push with a missing helper");
+    assert!(out.stderr_text().contains("docker-credential-nope"), "{}", out.stderr_text());
+
+    // logout through the helper erases there.
+    fs::write(home.config(), serde_json::to_vec(&json!({"credsStore": "ztest"})).unwrap()).unwrap();
+    exec(home.zeroimage().args(["logout", registry.addr()])).assert_success("logout through credsStore");
+    let store: Value = serde_json::from_slice(&fs::read(home.path().join("ztest.json")).unwrap()).unwrap();
+    assert!(store.get(registry.addr()).is_none(), "{store}");
+}
+
+#[test]
+fn login_to_a_bearer_registry_checks_a_token() {
+    let registry = TokenRegistry::start(USER, PASSWORD);
+    let home = Home::new();
+    let out = exec(home.zeroimage().args(["login", registry.addr(), "-u", USER, "-p", "bad"]));
+    out.assert_failure("login with a wrong password (Bearer)");
+    assert!(!home.config().exists(), "nothing written");
+    let out = exec(home.zeroimage().args(["login", registry.addr(), "-u", USER, "-p", PASSWORD]));
+    out.assert_success("login (Bearer)");
+    assert!(registry.token_requests().iter().any(|r| r.user.as_deref() == Some(USER) && r.status == 200));
+    let out = exec(
+        home.zeroimage().arg("build").arg(home.hello()).args(["--push", &format!("{}/bear/login:1", registry.addr())]),
+    );
+    out.assert_success("push after login (Bearer)");
+}

@@ -314,12 +314,24 @@ mod tests {
             ("oci:./layout-dir", Sink::OciLayout { dir: "./layout-dir".into(), tag: None }),
             ("oci:dir:v1", Sink::OciLayout { dir: "dir".into(), tag: Some("v1".into()) }),
             ("docker-daemon:prog:dev", Sink::DockerDaemon { reference: "prog:dev".parse().unwrap() }),
+            ("docker://reg.io:5000/a/b:1", Sink::Registry { reference: "reg.io:5000/a/b:1".parse().unwrap() }),
         ];
         for (input, want) in cases {
             assert_eq!(input.parse::<Sink>().unwrap(), want, "{input}");
         }
         assert_eq!("oci:dir:v1".parse::<Sink>().unwrap().to_string(), "oci:dir:v1");
-        for bad in ["", "oci-archive:", "oci:", "oci:dir:", "oci:dir:a b", "docker-daemon:", "docker-daemon:Bad"] {
+        assert_eq!("docker://reg.io/a:1".parse::<Sink>().unwrap().to_string(), "docker://reg.io/a:1");
+        for bad in [
+            "",
+            "oci-archive:",
+            "oci:",
+            "oci:dir:",
+            "oci:dir:a b",
+            "docker-daemon:",
+            "docker-daemon:Bad",
+            "docker:reg.io/a",
+            "docker://Bad",
+        ] {
             let err = bad.parse::<Sink>().unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{bad}: {err}");
         }

@@ -269,13 +269,14 @@ pub fn build_image(
     let image = Image::assemble(format, platform.clone(), &config, layers, &annotations)?;
 
     let tags = if options.tags.is_empty() { default_names(entrypoint) } else { options.tags.clone() };
-    let ctx = WriteContext { tags: &tags, mtime: epoch, cancel: &options.cancel, progress: options.progress.as_ref() };
-    for sink in sinks {
-        if options.cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        sink.write(&image, &ctx)?;
-    }
+    let ctx = WriteContext {
+        tags: &tags,
+        mtime: epoch,
+        cancel: &options.cancel,
+        progress: options.progress.as_ref(),
+        registry: &options.registry,
+    };
+    crate::sink::write_all(sinks, &image, &ctx)?;
     Ok(BuildResult {
         digest: image.manifest_digest.clone(),
         config_digest: image.config_digest.clone(),

@@ -40,6 +40,7 @@ pub mod oci;
 pub mod podman;
 pub mod process;
 pub mod program;
+pub mod proxy;
 pub mod registry;
 pub mod token;
 

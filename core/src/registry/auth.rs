@@ -18,6 +18,9 @@ pub enum Credentials {
     },
     /// A ready-made Bearer token, sent as is.
     Bearer(String),
+    /// An OAuth2 refresh token (Docker's `identitytoken`, user `<token>`), exchanged at the
+    /// registry's token server for access tokens (`grant_type=refresh_token`).
+    IdentityToken(String),
 }
 
 impl Credentials {
@@ -30,7 +33,7 @@ impl Credentials {
     pub fn username(&self) -> Option<&str> {
         match self {
             Credentials::Basic { username, .. } => Some(username),
-            Credentials::Bearer(_) => None,
+            Credentials::Bearer(_) | Credentials::IdentityToken(_) => None,
         }
     }
 
@@ -40,7 +43,7 @@ impl Credentials {
             Credentials::Basic { username, password } => {
                 Some(format!("Basic {}", base64_encode(format!("{username}:{password}").as_bytes())))
             }
-            Credentials::Bearer(_) => None,
+            Credentials::Bearer(_) | Credentials::IdentityToken(_) => None,
         }
     }
 }
@@ -52,6 +55,7 @@ impl fmt::Debug for Credentials {
                 f.debug_struct("Basic").field("username", username).field("password", &"<redacted>").finish()
             }
             Credentials::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            Credentials::IdentityToken(_) => f.write_str("IdentityToken(<redacted>)"),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! header, blobs streamed, redirects followed without forwarding credentials to other hosts.
 
 use super::auth::{Challenge, Credentials};
-use super::RegistryOptions;
+use super::keychain::Keychain;
+use super::{Logger, RegistryOptions};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::io::Read;
@@ -21,6 +22,9 @@ application/vnd.docker.distribution.manifest.v2+json";
 /// The largest manifest or config read into memory.
 pub(crate) const MAX_JSON_SIZE: u64 = 8 << 20;
 
+/// How long a request may make no progress, unless the options say otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How many redirects a request follows.
 const MAX_REDIRECTS: usize = 10;
 
@@ -31,7 +35,11 @@ pub struct Client {
     /// The host requests go to (`registry-1.docker.io` for `docker.io`).
     host: String,
     agent: ureq::Agent,
+    /// `--creds`, when given.
     credentials: Option<Credentials>,
+    /// Where to look for credentials when none were given.
+    keychain: Option<Keychain>,
+    log: Option<Logger>,
     allow_http: bool,
     state: Mutex<State>,
 }
@@ -42,6 +50,8 @@ struct State {
     endpoint: Option<(&'static str, Challenge)>,
     /// Bearer tokens by scope (`repository:team/app:pull`).
     tokens: HashMap<String, String>,
+    /// Credentials found in the keychain (looked up once, on the first challenge).
+    stored: Option<Option<Credentials>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -54,7 +64,15 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A response to a successful request.
+/// What `POST …/blobs/uploads/` gave.
+pub(crate) enum UploadStart {
+    /// The blob was mounted from another repository: nothing to upload.
+    Mounted,
+    /// An upload session at this absolute URL.
+    Session(String),
+}
+
+/// A response to a request.
 pub(crate) struct Reply {
     pub status: u16,
     pub headers: http::HeaderMap,
@@ -96,14 +114,17 @@ impl Client {
             }
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
+        let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .tls_config(tls.build())
             .user_agent(format!("zeroimage/{}", crate::VERSION))
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
-            .timeout_per_read(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(timeout.min(Duration::from_secs(30))))
+            .timeout_send_request(Some(timeout))
+            .timeout_per_write(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_per_read(Some(timeout))
             .build();
         let host = if registry == crate::reference::DOCKER_HUB { "registry-1.docker.io" } else { registry };
         Ok(Arc::new(Client {
@@ -111,6 +132,8 @@ impl Client {
             host: host.to_string(),
             agent: ureq::Agent::new_with_config(config),
             credentials: options.credentials.clone(),
+            keychain: (options.credentials.is_none() && !options.skip_keychain).then(Keychain::from_env),
+            log: options.log.clone(),
             allow_http: options.insecure || is_loopback(registry),
             state: Mutex::new(State::default()),
         }))
@@ -155,17 +178,99 @@ impl Client {
         read_limited(&mut reply.body, MAX_JSON_SIZE, &self.display_url(&path))
     }
 
+    /// `GET /v2/` with the credentials through the registry's auth flow (for Bearer auth, a
+    /// token asked for no scope, as `docker login` does): an auth error when refused.
+    pub(crate) fn check_login(&self) -> Result<()> {
+        let (scheme, challenge) = self.endpoint()?;
+        let url = format!("{scheme}://{}/v2/", self.host);
+        let authorization = match &challenge {
+            Challenge::None => return Ok(()),
+            Challenge::Basic => self.authorization(&challenge, "", false)?,
+            Challenge::Bearer { realm, service, .. } => {
+                Some(format!("Bearer {}", self.fetch_token(realm, service.as_deref(), "")?))
+            }
+        };
+        let reply = self.send_following(Method::GET, &url, authorization.as_deref(), &[], &Vec::new)?;
+        match reply.status {
+            200..=299 => Ok(()),
+            _ => Err(self.status_error(&Method::GET, &url, "", reply)),
+        }
+    }
+
+    /// `HEAD /v2/<repository>/blobs/<digest>` (or `/manifests/`): whether it exists.
+    pub(crate) fn exists(&self, repository: &str, kind: &str, digest: &str, accept: &str) -> Result<bool> {
+        let url = format!("{}/v2/{repository}/{kind}/{digest}", self.base_url()?);
+        let headers: &[(&str, &str)] = if accept.is_empty() { &[] } else { &[("accept", accept)] };
+        let reply = self.send_url(Method::HEAD, &url, &push_scope(repository), headers, &Vec::new)?;
+        match reply.status {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.status_error(&Method::HEAD, &url, &push_scope(repository), reply)),
+        }
+    }
+
+    /// `POST /v2/<repository>/blobs/uploads/`, with `?mount=<digest>&from=<repository>` when
+    /// `mount` is given: the blob mounted, or the upload session's absolute location.
+    pub(crate) fn start_upload(&self, repository: &str, mount: Option<(&str, &str)>) -> Result<UploadStart> {
+        let base = self.base_url()?;
+        let (url, scope) = match mount {
+            Some((digest, from)) => (
+                format!("{base}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
+                format!("{} {}", push_scope(repository), pull_scope(from)),
+            ),
+            None => (format!("{base}/v2/{repository}/blobs/uploads/"), push_scope(repository)),
+        };
+        let reply = self.send_url(Method::POST, &url, &scope, &[], &Vec::new)?;
+        match reply.status {
+            201 if mount.is_some() => Ok(UploadStart::Mounted),
+            202 => Ok(UploadStart::Session(self.location(&reply, &url)?)),
+            _ => Err(self.status_error(&Method::POST, &url, &scope, reply)),
+        }
+    }
+
+    /// The absolute `Location` a reply to `url` names.
+    pub(crate) fn location(&self, reply: &Reply, url: &str) -> Result<String> {
+        let location = header(&reply.headers, "location").ok_or_else(|| Error::Registry {
+            registry: self.registry.clone(),
+            method: "POST",
+            url: strip_query(url),
+            status: reply.status,
+            message: "the answer has no Location header".into(),
+        })?;
+        Ok(resolve_location(url, &location))
+    }
+
+    /// `PUT /v2/<repository>/manifests/<reference>` with the manifest's media type.
+    pub(crate) fn put_manifest(&self, repository: &str, reference: &str, media_type: &str, bytes: &[u8]) -> Result<()> {
+        let path = format!("/v2/{repository}/manifests/{reference}");
+        self.send(Method::PUT, &path, &push_scope(repository), &[("content-type", media_type)], &|| bytes.to_vec())?;
+        Ok(())
+    }
+
     /// `https://host/path` for messages (never with a query string).
     pub(crate) fn display_url(&self, path: &str) -> String {
         let scheme = self.state.lock().unwrap_or_else(|e| e.into_inner()).endpoint.as_ref().map_or("https", |e| e.0);
         format!("{scheme}://{}{path}", self.host)
     }
 
+    /// `scheme://host` of the registry (after the ping).
+    pub(crate) fn base_url(&self) -> Result<String> {
+        let (scheme, _) = self.endpoint()?;
+        Ok(format!("{scheme}://{}", self.host))
+    }
+
+    /// Say something at `--verbose`.
+    pub(crate) fn log(&self, line: &str) {
+        if let Some(log) = &self.log {
+            log.log(line);
+        }
+    }
+
     /// Send a request to `path` (starting `/v2/`) with auth for `scope`, following redirects.
     ///
     /// `body` makes the request body; it is called again when the request is retried after a
     /// fresh token. A 2xx answer is returned; anything else is an error naming the registry's
-    /// own message. Push reuses this with `pull,push` scopes.
+    /// own message.
     pub(crate) fn send(
         &self,
         method: Method,
@@ -174,30 +279,81 @@ impl Client {
         headers: &[(&str, &str)],
         body: &dyn Fn() -> Vec<u8>,
     ) -> Result<Reply> {
-        let (scheme, challenge) = self.endpoint()?;
-        let url = format!("{scheme}://{}{path}", self.host);
+        let url = format!("{}{path}", self.base_url()?);
+        let reply = self.send_url(method.clone(), &url, scope, headers, body)?;
+        match reply.status {
+            200..=299 => Ok(reply),
+            _ => Err(self.status_error(&method, &url, scope, reply)),
+        }
+    }
+
+    /// Send a request to an absolute `url` with auth for `scope` (credentials only when `url`
+    /// is on the registry's own host), retrying once with a fresh token on 401. Any status
+    /// is returned.
+    pub(crate) fn send_url(
+        &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+        body: &dyn Fn() -> Vec<u8>,
+    ) -> Result<Reply> {
+        let (_, challenge) = self.endpoint()?;
         let mut authorization = self.authorization(&challenge, scope, false)?;
         let mut retried = false;
         loop {
-            let reply = self.send_following(method.clone(), &url, authorization.as_deref(), headers, body)?;
-            match reply.status {
-                200..=299 => return Ok(reply),
-                401 if !retried && matches!(challenge, Challenge::Bearer { .. }) => {
-                    // The token may have expired, or the registry wants another scope.
-                    retried = true;
-                    let wanted = header(&reply.headers, "www-authenticate")
-                        .and_then(|h| Challenge::parse(&h))
-                        .and_then(|c| match c {
-                            Challenge::Bearer { scope: Some(s), .. } => Some(s),
-                            _ => None,
-                        })
-                        .unwrap_or_else(|| scope.to_string());
-                    self.state.lock().unwrap_or_else(|e| e.into_inner()).tokens.remove(scope);
-                    authorization = self.authorization(&challenge, &wanted, true)?;
-                }
-                _ => return Err(self.status_error(&method, &url, scope, reply)),
+            let reply = self.send_following(method.clone(), url, authorization.as_deref(), headers, body)?;
+            if reply.status == 401 && !retried && matches!(challenge, Challenge::Bearer { .. }) {
+                // The token may have expired, or the registry wants another scope.
+                retried = true;
+                let wanted = header(&reply.headers, "www-authenticate")
+                    .and_then(|h| Challenge::parse(&h))
+                    .and_then(|c| match c {
+                        Challenge::Bearer { scope: Some(s), .. } => Some(s),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| scope.to_string());
+                self.state.lock().unwrap_or_else(|e| e.into_inner()).tokens.remove(scope);
+                authorization = self.authorization(&challenge, &wanted, true)?;
+                continue;
             }
+            return Ok(reply);
         }
+    }
+
+    /// Send one request with a streamed body of `length` bytes to `url` (an upload location),
+    /// without redirects or auth retries: credentials go only to the registry's own host.
+    /// Any status is returned.
+    pub(crate) fn send_stream(
+        &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        headers: &[(&str, &str)],
+        body: &mut dyn Read,
+        length: u64,
+    ) -> Result<Reply> {
+        let (_, challenge) = self.endpoint()?;
+        let authorization = self.authorization(&challenge, scope, false)?;
+        let mut request = Request::builder().method(method.clone()).uri(url);
+        if let Some(auth) = authorization.filter(|_| self.same_origin(url)) {
+            request = request.header("authorization", auth);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request = request.header("content-length", length.to_string());
+        let request = request.body(ureq::SendBody::from_reader(body)).map_err(|e| self.network_error(url, e))?;
+        let response = self.agent.run(request).map_err(|e| self.network_error(url, e))?;
+        let status = response.status().as_u16();
+        let (parts, body) = response.into_parts();
+        Ok(Reply { status, headers: parts.headers, body })
+    }
+
+    /// Whether `url` is on the registry's own scheme, host and port.
+    fn same_origin(&self, url: &str) -> bool {
+        let scheme = self.state.lock().unwrap_or_else(|e| e.into_inner()).endpoint.as_ref().map_or("https", |e| e.0);
+        origin_of(url) == origin_of(&format!("{scheme}://{}/", self.host))
     }
 
     /// Send one request, following redirects; credentials go only to the registry's own host.
@@ -209,22 +365,24 @@ impl Client {
         headers: &[(&str, &str)],
         body: &dyn Fn() -> Vec<u8>,
     ) -> Result<Reply> {
-        let origin = origin_of(url);
         let mut url = url.to_string();
         for _ in 0..=MAX_REDIRECTS {
             let mut request = Request::builder().method(method.clone()).uri(&url);
-            if let Some(auth) = authorization.filter(|_| origin_of(&url) == origin) {
+            if let Some(auth) = authorization.filter(|_| self.same_origin(&url)) {
                 request = request.header("authorization", auth);
             }
             for (k, v) in headers {
                 request = request.header(*k, *v);
             }
             let bytes = body();
-            let response: Response<Body> = if bytes.is_empty() {
+            let response: Response<Body> = if bytes.is_empty() && matches!(method, Method::GET | Method::HEAD) {
                 let request = request.body(()).map_err(|e| self.network_error(&url, e))?;
                 self.agent.run(request)
             } else {
-                let request = request.body(bytes).map_err(|e| self.network_error(&url, e))?;
+                let request = request
+                    .header("content-length", bytes.len().to_string())
+                    .body(bytes)
+                    .map_err(|e| self.network_error(&url, e))?;
                 self.agent.run(request)
             }
             .map_err(|e| self.network_error(&url, e))?;
@@ -262,7 +420,6 @@ impl Client {
         })
     }
 
-    /// The scheme and challenge of the registry, from `GET /v2/` (once per client).
     fn endpoint(&self) -> Result<(&'static str, Challenge)> {
         if let Some(endpoint) = &self.state.lock().unwrap_or_else(|e| e.into_inner()).endpoint {
             return Ok(endpoint.clone());
@@ -306,13 +463,48 @@ impl Client {
     }
 
     /// The `Authorization` header for `scope` under `challenge`, fetching a token if needed.
+    /// The credentials to use: `--creds`, else the keychain's (looked up once, and said at
+    /// `--verbose` with where they came from, never the secret).
+    pub(crate) fn credentials(&self) -> Result<Option<Credentials>> {
+        if let Some(credentials) = &self.credentials {
+            return Ok(Some(credentials.clone()));
+        }
+        if let Some(stored) = &self.state.lock().unwrap_or_else(|e| e.into_inner()).stored {
+            return Ok(stored.clone());
+        }
+        let found = match &self.keychain {
+            Some(keychain) => keychain.get(&self.registry)?,
+            None => None,
+        };
+        let credentials = match found {
+            Some((stored, source)) => {
+                if stored.is_identity_token() {
+                    self.log(&format!("credentials for {}: an identity token from {source}", self.registry));
+                    Some(Credentials::IdentityToken(stored.secret))
+                } else {
+                    self.log(&format!("credentials for {}: user {} from {source}", self.registry, stored.username));
+                    Some(Credentials::basic(stored.username, stored.secret))
+                }
+            }
+            None => {
+                if self.keychain.is_some() {
+                    self.log(&format!("credentials for {}: none stored, anonymous", self.registry));
+                }
+                None
+            }
+        };
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).stored = Some(credentials.clone());
+        Ok(credentials)
+    }
+
+    /// The `Authorization` header for `scope` under `challenge`, fetching a token if needed.
     fn authorization(&self, challenge: &Challenge, scope: &str, refresh: bool) -> Result<Option<String>> {
         match challenge {
             Challenge::None => Ok(None),
-            Challenge::Basic => match &self.credentials {
+            Challenge::Basic => match self.credentials()? {
                 Some(creds @ Credentials::Basic { .. }) => Ok(creds.basic_header()),
                 Some(Credentials::Bearer(token)) => Ok(Some(format!("Bearer {token}"))),
-                None => Err(Error::RegistryAuth {
+                Some(_) | None => Err(Error::RegistryAuth {
                     registry: self.registry.clone(),
                     scope: Some(scope.to_string()),
                     message: "it asks for a user name and password".into(),
@@ -320,7 +512,7 @@ impl Client {
                 }),
             },
             Challenge::Bearer { realm, service, .. } => {
-                if let Some(Credentials::Bearer(token)) = &self.credentials {
+                if let Some(Credentials::Bearer(token)) = self.credentials()? {
                     return Ok(Some(format!("Bearer {token}")));
                 }
                 if !refresh {
@@ -335,8 +527,11 @@ impl Client {
         }
     }
 
-    /// `GET realm?service=…&scope=…`, with Basic credentials when there are some.
-    fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
+    /// A token for `scope` (space-separated scopes become one `scope=` parameter each; empty
+    /// asks for none, as `docker login` does): `GET realm?service=…&scope=…` with Basic
+    /// credentials when there are some, or `POST realm` with `grant_type=refresh_token` for
+    /// an identity token.
+    pub(crate) fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
         if realm.starts_with("http://") && !self.allow_http {
             return Err(Error::RegistryAuth {
                 registry: self.registry.clone(),
@@ -349,22 +544,41 @@ impl Client {
         if let Some(service) = service {
             query.push(format!("service={}", url_encode(service)));
         }
-        query.push(format!("scope={}", url_encode(scope)));
-        let separator = if realm.contains('?') { '&' } else { '?' };
-        let url = format!("{realm}{separator}{}", query.join("&"));
-        let mut request = Request::builder().method(Method::GET).uri(&url);
-        if let Some(basic) = self.credentials.as_ref().and_then(Credentials::basic_header) {
-            request = request.header("authorization", basic);
+        for scope in scope.split_whitespace() {
+            query.push(format!("scope={}", url_encode(scope)));
         }
-        let request = request.body(()).map_err(|e| self.network_error(realm, e))?;
-        let mut response = self.agent.run(request).map_err(|e| self.network_error(realm, e))?;
+        let credentials = self.credentials()?;
+        let response = if let Some(Credentials::IdentityToken(refresh)) = &credentials {
+            query.push("grant_type=refresh_token".into());
+            query.push("client_id=zeroimage".into());
+            query.push(format!("refresh_token={}", url_encode(refresh)));
+            let form = query.join("&");
+            let request = Request::builder()
+                .method(Method::POST)
+                .uri(realm)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .map_err(|e| self.network_error(realm, e))?;
+            self.agent.run(request)
+        } else {
+            let separator = if realm.contains('?') { '&' } else { '?' };
+            let url =
+                if query.is_empty() { realm.to_string() } else { format!("{realm}{separator}{}", query.join("&")) };
+            let mut request = Request::builder().method(Method::GET).uri(&url);
+            if let Some(basic) = credentials.as_ref().and_then(Credentials::basic_header) {
+                request = request.header("authorization", basic);
+            }
+            let request = request.body(()).map_err(|e| self.network_error(realm, e))?;
+            self.agent.run(request)
+        };
+        let mut response = response.map_err(|e| self.network_error(realm, e))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let message = error_message(response.body_mut());
             return Err(match status {
                 401 | 403 => Error::RegistryAuth {
                     registry: self.registry.clone(),
-                    scope: Some(scope.to_string()),
+                    scope: (!scope.is_empty()).then(|| scope.to_string()),
                     message: format!("its token server {realm} answered {status}: {message}"),
                     hint: Some(credentials_hint()),
                 },
@@ -393,12 +607,12 @@ impl Client {
             })
     }
 
-    fn status_error(&self, method: &Method, url: &str, scope: &str, mut reply: Reply) -> Error {
+    pub(crate) fn status_error(&self, method: &Method, url: &str, scope: &str, mut reply: Reply) -> Error {
         let message = error_message(&mut reply.body);
         match reply.status {
             401 | 403 => Error::RegistryAuth {
                 registry: self.registry.clone(),
-                scope: Some(scope.to_string()),
+                scope: (!scope.is_empty()).then(|| scope.to_string()),
                 message: format!("{} ({})", message, reply.status),
                 hint: Some(credentials_hint()),
             },
@@ -436,7 +650,12 @@ fn describe_path(url: &str) -> String {
 }
 
 fn credentials_hint() -> String {
-    "pass --creds USER:PASSWORD for this registry, or check that the user may pull this repository".into()
+    "log in with `zeroimage login REGISTRY` or pass --creds USER:PASSWORD, and check that the user may access this repository".into()
+}
+
+/// `repository:<name>:pull,push`
+pub(crate) fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
 }
 
 /// `repository:<name>:pull`
@@ -456,7 +675,7 @@ fn method_name(method: &Method) -> &'static str {
     }
 }
 
-fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
@@ -530,7 +749,7 @@ fn origin_of(url: &str) -> String {
     format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
 }
 
-fn resolve_location(base: &str, location: &str) -> String {
+pub(crate) fn resolve_location(base: &str, location: &str) -> String {
     if location.contains("://") {
         location.to_string()
     } else if location.starts_with("//") {

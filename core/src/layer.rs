@@ -4,7 +4,6 @@
 use crate::cancel::CancelToken;
 use crate::digest::{HashReader, HashWriter};
 use crate::error::{Error, Result};
-use flate2::{Compression as Level, GzBuilder};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
@@ -19,18 +18,7 @@ pub const MEDIA_TYPE_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.roo
 /// Size of the buffers bytes stream through.
 pub(crate) const BUFFER_SIZE: usize = 1 << 20;
 
-/// How new layers are compressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Compression {
-    /// gzip level, 0–9 (default 6, as `gzip` and Docker use).
-    pub level: u32,
-}
-
-impl Default for Compression {
-    fn default() -> Self {
-        Compression { level: 6 }
-    }
-}
+pub use crate::compress::{Algorithm, Compression};
 
 /// A layer of an image: its descriptor, its uncompressed digest, and where its bytes are.
 ///
@@ -252,7 +240,8 @@ impl<W: Write> TarWriter<W> {
 }
 
 /// Write a new layer into a temporary file in `dir`, in one pass: the entries `fill` writes
-/// are tarred, hashed (diff_id), gzip-compressed and hashed again (digest) as they stream.
+/// are tarred, hashed (diff_id), compressed (in parallel, see [`crate::compress`]) and hashed
+/// again (digest) as they stream.
 pub(crate) fn write_layer(
     dir: &Path,
     media_type: &str,
@@ -267,15 +256,15 @@ pub(crate) fn write_layer(
     let (file, temp_path) = temp.into_parts();
     let write_err = |e| Error::io("write layer to", &*temp_path, e);
     let blob = HashWriter::new(BufWriter::with_capacity(BUFFER_SIZE, file));
-    let gzip = GzBuilder::new().operating_system(255).write(blob, Level::new(compression.level));
-    let mut diff = HashWriter::new(gzip);
+    let encoder = compression.encoder(blob).map_err(write_err)?;
+    let mut diff = HashWriter::new(encoder);
     {
         let mut tar = TarWriter::new(&mut diff as &mut dyn Write, mtime);
         fill(&mut tar)?;
         tar.finish().map_err(write_err)?;
     }
-    let (gzip, diff_id, _) = diff.finish();
-    let blob = gzip.finish().map_err(write_err)?;
+    let (encoder, diff_id, _) = diff.finish();
+    let blob = encoder.finish().map_err(write_err)?;
     let (mut file, digest, size) = blob.finish();
     file.flush().map_err(write_err)?;
     Ok(Layer {

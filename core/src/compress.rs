@@ -189,7 +189,7 @@ impl Compression {
                 // number of workers, but differs from its single-threaded mode (0 workers).
                 zstd.multithread(self.threads().max(1) as u32)?;
                 zstd.include_checksum(false)?;
-                Encoder::Zstd(Box::new(zstd))
+                Encoder::Zstd(zstd)
             }
             Algorithm::None => Encoder::None(out),
         })
@@ -197,9 +197,10 @@ impl Compression {
 }
 
 /// A compressing writer for one of the [`Algorithm`]s.
+#[allow(clippy::large_enum_variant)] // one per layer being written
 pub(crate) enum Encoder<W: Write> {
     Gzip(GzipWriter<W>),
-    Zstd(Box<zstd::stream::write::Encoder<'static, W>>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
     None(W),
 }
 

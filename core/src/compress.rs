@@ -681,12 +681,14 @@ mod tests {
     }
 
     #[test]
-    fn system_gzip_and_pigz_read_it() {
+    fn system_gzip_pigz_and_python_read_it() {
         let data = sample(3 * B + 17, 3);
         let gz = gzip(&data, 6, 2, 1 << 20);
         assert_eq!(system("gzip", &["-dc"], &gz), data);
         assert_eq!(system("gzip", &["-t"], &gz), b"");
         assert_eq!(system("pigz", &["-dc"], &gz), data);
+        let python = "import gzip, sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))";
+        assert_eq!(system("python3", &["-c", python], &gz), data);
     }
 
     #[test]

@@ -323,6 +323,33 @@ mod tests {
     }
 
     #[test]
+    fn every_algorithm_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::new();
+        let data = b"\x7fELF some program".repeat(50_000);
+        for compression in [Compression::none(), Compression::zstd(3), Compression::gzip(1).with_jobs(2)] {
+            let layer = write_layer(dir.path(), "t", &compression, 0, |tar| {
+                tar.file("x", owner(), data.len() as u64, &mut &data[..], Path::new("x"), &cancel, |_| {})
+            })
+            .unwrap();
+            let mut blob = Vec::new();
+            layer.open().unwrap().read_to_end(&mut blob).unwrap();
+            assert_eq!(crate::digest::sha256_digest(&blob), layer.digest);
+            let tar_bytes = match compression.algorithm {
+                Algorithm::None => blob.clone(),
+                Algorithm::Zstd => zstd::decode_all(&blob[..]).unwrap(),
+                _ => {
+                    let mut out = Vec::new();
+                    GzDecoder::new(&blob[..]).read_to_end(&mut out).unwrap();
+                    out
+                }
+            };
+            assert_eq!(crate::digest::sha256_digest(&tar_bytes), layer.diff_id, "{compression:?}");
+            assert_eq!(tar_bytes.len(), 512 + data.len().next_multiple_of(512) + 1024);
+        }
+    }
+
+    #[test]
     fn size_mismatch_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let cancel = CancelToken::new();

@@ -256,7 +256,7 @@ pub fn build_image(
             created_by: format!("zeroimage {}: COPY {program_name} {path_in_image}", crate::VERSION),
         },
     )?;
-    let mut layers = resolved.layers;
+    let mut layers: Vec<_> = resolved.layers.into_iter().map(|l| l.for_format(format)).collect();
     layers.push(layer);
     let image = Image::assemble(format, platform.clone(), &config, layers, &options.annotations)?;
 

@@ -6,7 +6,7 @@ use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::layer::{Algorithm as CompressionAlgorithm, Compression};
 use crate::platform::Platform;
-use crate::{Base, Format, Sink};
+use crate::{write_base, Base, BaseOptions, Builtin, Format, Sink};
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -23,9 +23,54 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per run
 enum Command {
     /// Build an image: FROM <base>, COPY <program> /<program>, ENTRYPOINT ["/<program>"]
     Build(BuildArgs),
+    /// Write a base image on its own (e.g. builtin:static, for docker load or a Dockerfile's FROM), or --list the built-in bases
+    Base(BaseArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zeroimage base --list\n  zeroimage base builtin:static -o static.tar\n  zeroimage base builtin:static --platform linux/arm64 -o oci:./layout-dir"
+)]
+struct BaseArgs {
+    /// The base to write, e.g. builtin:static
+    #[arg(value_name = "BASE", required_unless_present = "list", conflicts_with = "list")]
+    base: Option<String>,
+
+    /// List the built-in bases and their contents
+    #[arg(long)]
+    list: bool,
+
+    /// Output: PATH or oci-archive:PATH (an OCI archive that docker load also reads), or oci:DIR[:TAG] [default: <builtin name>.tar]
+    #[arg(short, long, value_name = "OUTPUT")]
+    output: Option<String>,
+
+    /// Name the image (repeatable) [default: zeroimage-builtin-<name>:<zeroimage version>]
+    #[arg(short, long = "tag", value_name = "NAME")]
+    tags: Vec<String>,
+
+    /// Platform os/arch[/variant] the config declares [default: linux/<this machine's architecture>]
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+
+    /// Manifest and config media types: oci or docker [default: oci]
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+
+    /// Add a manifest annotation (repeatable)
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotation: Vec<String>,
+
+    /// Print the result (or the --list) as JSON on stdout
+    #[arg(long)]
+    json: bool,
+
+    /// Print nothing but errors (and the digest or JSON on stdout)
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +192,7 @@ where
     };
     let result = match cli.command {
         Command::Build(args) => build(args, cancel),
+        Command::Base(args) => base(args, cancel),
     };
     match result {
         Ok(()) => 0,
@@ -233,6 +279,89 @@ fn compression(args: &BuildArgs) -> Result<Compression> {
     Ok(compression)
 }
 
+fn base(args: BaseArgs, cancel: &CancelToken) -> Result<()> {
+    if args.list {
+        if args.json {
+            println!("{}", builtins_json());
+        } else {
+            print!("{}", builtins_text());
+        }
+        return Ok(());
+    }
+    let base: Base = args.base.as_deref().unwrap_or_default().parse()?;
+    let platform = args.platform.as_deref().map(str::parse::<Platform>).transpose()?;
+    let sink = match (&args.output, &base) {
+        (Some(output), _) => output.parse::<Sink>()?,
+        (None, Base::Builtin(builtin)) => Sink::OciArchive { path: PathBuf::from(format!("{}.tar", builtin.name())) },
+        (None, _) => {
+            return Err(Error::InvalidOption {
+                option: "output",
+                value: String::new(),
+                reason: "no output given; pass -o PATH".into(),
+            })
+        }
+    };
+    let mut options = BaseOptions {
+        format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
+        annotations: key_values("annotation", &args.annotation)?,
+        cancel: cancel.clone(),
+        ..BaseOptions::default()
+    };
+    for tag in &args.tags {
+        options.tags.push(tag.parse()?);
+    }
+    let result = write_base(&base, platform.as_ref(), &[sink], &options)?;
+    if args.json {
+        println!("{}", result_json(&result));
+    } else {
+        println!("{}", result.digest);
+        if !args.quiet {
+            eprintln!("wrote {} ({}, {})", result.outputs.join(", "), result.platform, human_size(result.size));
+        }
+    }
+    Ok(())
+}
+
+/// `zeroimage base --list`: each built-in, its config and its contents.
+fn builtins_text() -> String {
+    let mut out = String::new();
+    for builtin in Builtin::ALL {
+        out.push_str(&format!("{builtin}  {}\n", builtin.description()));
+        out.push_str(&format!("  User  {}\n", builtin.user()));
+        for env in builtin.env() {
+            out.push_str(&format!("  Env   {env}\n"));
+        }
+        for (key, value) in builtin.labels() {
+            out.push_str(&format!("  Label {key}={value}\n"));
+        }
+        for item in builtin.contents() {
+            let mode = format!("{:04o} {}:{}", item.mode, item.uid, item.gid);
+            out.push_str(&format!("  {:<36} {mode:<17} {}\n", item.path, item.summary));
+        }
+    }
+    out
+}
+
+/// `zeroimage base --list --json`.
+fn builtins_json() -> String {
+    let builtins: Vec<serde_json::Value> = Builtin::ALL
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "name": b.to_string(),
+                "description": b.description(),
+                "user": b.user(),
+                "env": b.env(),
+                "labels": b.labels(),
+                "contents": b.contents().iter().map(|i| serde_json::json!({
+                    "path": i.path, "mode": i.mode, "uid": i.uid, "gid": i.gid, "summary": i.summary,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    String::from_utf8(crate::image::canonical_json(&serde_json::json!(builtins))).expect("JSON is UTF-8")
+}
+
 fn key_values(option: &'static str, items: &[String]) -> Result<BTreeMap<String, String>> {
     items.iter().map(|kv| parse_key_value(option, kv)).collect()
 }
@@ -301,6 +430,19 @@ mod tests {
         assert_eq!(run(["build"]), 2);
         assert_eq!(run(["frobnicate"]), 2);
         assert_eq!(run(["--help"]), 0);
+        assert_eq!(run(["base"]), 2, "a base or --list is required");
+        assert_eq!(run(["base", "--list", "builtin:static"]), 2);
+    }
+
+    #[test]
+    fn lists_builtins() {
+        let text = builtins_text();
+        assert!(text.starts_with("builtin:static  "), "{text}");
+        assert!(text.contains("/etc/ssl/certs/ca-certificates.crt"), "{text}");
+        assert!(text.contains("/tmp/                                1777 0:0"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&builtins_json()).unwrap();
+        assert_eq!(json[0]["name"], "builtin:static");
+        assert_eq!(json[0]["user"], "65532:65532");
     }
 
     #[test]

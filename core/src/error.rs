@@ -126,6 +126,18 @@ pub enum Error {
     #[error("{what} is not supported")]
     Unsupported { what: String, hint: Option<String> },
 
+    /// The Docker Engine could not be reached.
+    #[error("cannot reach the Docker engine at {host}")]
+    DaemonUnavailable { host: String, source: io::Error },
+
+    /// The Docker Engine refused the image.
+    #[error("the Docker engine at {host} refused the image: {message}")]
+    DaemonRejected { host: String, message: String },
+
+    /// A configured Docker credential helper is missing or failed.
+    #[error("credential helper {helper} cannot be used: {reason}")]
+    CredentialHelper { helper: String, reason: String },
+
     /// The build was cancelled before it finished; nothing was written.
     #[error("build cancelled; nothing was written")]
     Cancelled,
@@ -147,6 +159,9 @@ impl Error {
             Error::ProgramChanged { .. } | Error::Io { .. } => ErrorKind::Io,
             Error::DigestMismatch { .. } => ErrorKind::Integrity,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
+            Error::DaemonUnavailable { .. } => ErrorKind::Network,
+            Error::DaemonRejected { .. } => ErrorKind::Registry,
+            Error::CredentialHelper { .. } => ErrorKind::Auth,
             Error::Cancelled => ErrorKind::Cancelled,
         }
     }
@@ -156,6 +171,9 @@ impl Error {
         match self {
             Error::ProgramNotRunnable { hint, .. } => Some(hint.clone()),
             Error::Unsupported { hint, .. } => hint.clone(),
+            Error::DaemonUnavailable { .. } => {
+                Some("start Docker, or point DOCKER_HOST at its socket (unix:///path) or port (tcp://host:port)".into())
+            }
             Error::DynamicProgram { .. } => Some(
                 "a scratch image has no C library or dynamic loader; link the program statically \
                  (Go: CGO_ENABLED=0; Rust: --target x86_64-unknown-linux-musl or \

@@ -41,11 +41,16 @@ pub struct Layer {
 pub(crate) enum BlobSource {
     /// A temporary file this build wrote; deleted when the last handle goes.
     Temp(Arc<TempPath>),
+    /// Bytes generated in memory (a built-in base's small layer), named for messages.
+    Memory { name: Arc<Path>, bytes: Arc<[u8]> },
 }
 
 impl Layer {
     /// Open the blob's bytes as stored (compressed), exactly `self.size` of them.
     pub(crate) fn open(&self) -> Result<Box<dyn Read + Send>> {
+        if let BlobSource::Memory { bytes, .. } = &self.source {
+            return Ok(Box::new(io::Cursor::new(bytes.clone()).take(self.size)));
+        }
         let path = self.source_path();
         let file = File::open(path).map_err(|e| Error::io("open layer", path, e))?;
         Ok(Box::new(file.take(self.size)))
@@ -55,7 +60,25 @@ impl Layer {
     pub(crate) fn source_path(&self) -> &Path {
         match &self.source {
             BlobSource::Temp(path) => path,
+            BlobSource::Memory { name, .. } => name,
         }
+    }
+
+    /// The same blob described with `format`'s media type (gzip and plain tar layers have one
+    /// in each family; others are left as they are), so an image never mixes families.
+    pub(crate) fn for_format(mut self, format: crate::image::Format) -> Layer {
+        use crate::image::Format;
+        const OCI_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+        const DOCKER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+        let media_type = match (format, self.media_type.as_str()) {
+            (Format::Oci, MEDIA_TYPE_DOCKER_LAYER_GZIP) => MEDIA_TYPE_OCI_LAYER_GZIP,
+            (Format::Docker, MEDIA_TYPE_OCI_LAYER_GZIP) => MEDIA_TYPE_DOCKER_LAYER_GZIP,
+            (Format::Oci, DOCKER_TAR) => OCI_TAR,
+            (Format::Docker, OCI_TAR) => DOCKER_TAR,
+            _ => return self,
+        };
+        self.media_type = media_type.to_string();
+        self
     }
 
     /// The blob's bytes, verified against the descriptor as they stream: at the end, a wrong
@@ -198,6 +221,24 @@ impl<W: Write> TarWriter<W> {
         self.out.write_all(header.as_bytes())
     }
 
+    /// A symbolic link at `path` pointing to `target`.
+    pub(crate) fn symlink(&mut self, path: &str, target: &str, owner: Owner) -> io::Result<()> {
+        let mut header = self.header(path, tar::EntryType::Symlink, owner, 0)?;
+        header
+            .set_link_name(target)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{path} -> {target}: {e}")))?;
+        header.set_cksum();
+        self.out.write_all(header.as_bytes())
+    }
+
+    /// A regular file holding `data` (small content already in memory).
+    pub(crate) fn bytes(&mut self, path: &str, owner: Owner, data: &[u8]) -> io::Result<()> {
+        let header = self.header(path, tar::EntryType::Regular, owner, data.len() as u64)?;
+        self.out.write_all(header.as_bytes())?;
+        self.out.write_all(data)?;
+        self.pad(data.len() as u64)
+    }
+
     /// A regular file whose content is `size` bytes read from `data`.
     ///
     /// A read error, or `data` holding more or fewer than `size` bytes, is reported against
@@ -255,17 +296,8 @@ pub(crate) fn write_layer(
         .map_err(|e| Error::io("create a temporary file in", dir, e))?;
     let (file, temp_path) = temp.into_parts();
     let write_err = |e| Error::io("write layer to", &*temp_path, e);
-    let blob = HashWriter::new(BufWriter::with_capacity(BUFFER_SIZE, file));
-    let encoder = compression.encoder(blob).map_err(write_err)?;
-    let mut diff = HashWriter::new(encoder);
-    {
-        let mut tar = TarWriter::new(&mut diff as &mut dyn Write, mtime);
-        fill(&mut tar)?;
-        tar.finish().map_err(write_err)?;
-    }
-    let (encoder, diff_id, _) = diff.finish();
-    let blob = encoder.finish().map_err(write_err)?;
-    let (mut file, digest, size) = blob.finish();
+    let (mut file, diff_id, digest, size) =
+        encode_layer(BufWriter::with_capacity(BUFFER_SIZE, file), compression, mtime, fill, write_err)?;
     file.flush().map_err(write_err)?;
     Ok(Layer {
         media_type: media_type.to_string(),
@@ -274,6 +306,49 @@ pub(crate) fn write_layer(
         diff_id,
         source: BlobSource::Temp(Arc::new(temp_path)),
     })
+}
+
+/// Write a new layer into memory, as [`write_layer`] does into a file; for small generated
+/// layers (a built-in base). `name` stands for the blob in messages.
+pub(crate) fn memory_layer(
+    name: &str,
+    media_type: &str,
+    compression: &Compression,
+    mtime: u64,
+    fill: impl FnOnce(&mut TarWriter<&mut dyn Write>) -> Result<()>,
+) -> Result<Layer> {
+    let write_err = |e| Error::io("generate layer", name, e);
+    let (bytes, diff_id, digest, size) = encode_layer(Vec::new(), compression, mtime, fill, write_err)?;
+    Ok(Layer {
+        media_type: media_type.to_string(),
+        digest,
+        size,
+        diff_id,
+        source: BlobSource::Memory { name: Arc::from(Path::new(name)), bytes: Arc::from(bytes) },
+    })
+}
+
+/// tar → sha256 (diff_id) → compression (see [`crate::compress`]) → sha256 (digest) → `out`; returns `out`, the diff_id, the
+/// digest and the compressed size.
+fn encode_layer<W: Write>(
+    out: W,
+    compression: &Compression,
+    mtime: u64,
+    fill: impl FnOnce(&mut TarWriter<&mut dyn Write>) -> Result<()>,
+    write_err: impl Fn(io::Error) -> Error,
+) -> Result<(W, String, String, u64)> {
+    let blob = HashWriter::new(out);
+    let encoder = compression.encoder(blob).map_err(&write_err)?;
+    let mut diff = HashWriter::new(encoder);
+    {
+        let mut tar = TarWriter::new(&mut diff as &mut dyn Write, mtime);
+        fill(&mut tar)?;
+        tar.finish().map_err(&write_err)?;
+    }
+    let (encoder, diff_id, _) = diff.finish();
+    let blob = encoder.finish().map_err(&write_err)?;
+    let (out, digest, size) = blob.finish();
+    Ok((out, diff_id, digest, size))
 }
 
 #[cfg(test)]

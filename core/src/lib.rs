@@ -38,9 +38,10 @@ pub mod image;
 pub mod layer;
 pub mod platform;
 pub mod reference;
+pub mod registry;
 pub mod sink;
 
-pub use base::Base;
+pub use base::{write_base, Base, BaseOptions, Builtin, BuiltinItem};
 pub use build::{build_image, parse_key_value, BuildOptions, BuildResult, Progress, ProgressFn, Stage};
 pub use cancel::CancelToken;
 pub use digest::{is_sha256_digest, sha256_digest};

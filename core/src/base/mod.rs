@@ -1,5 +1,12 @@
 //! Base images: what a build starts `FROM`.
 
+mod builtin;
+mod tree;
+mod write;
+
+pub use builtin::{Builtin, BuiltinItem};
+pub use write::{write_base, BaseOptions};
+
 use crate::config::scratch_config;
 use crate::error::{Error, Result};
 use crate::image::Format;
@@ -14,12 +21,15 @@ use std::str::FromStr;
 /// | string | base |
 /// |---|---|
 /// | `scratch` | an empty image |
+/// | `builtin:static` | zeroimage's embedded distroless-style base ([`Builtin`]) |
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Base {
     /// An empty image: the program's layer is the only one.
     #[default]
     Scratch,
+    /// A base embedded in zeroimage (`builtin:static`).
+    Builtin(Builtin),
 }
 
 impl FromStr for Base {
@@ -29,10 +39,11 @@ impl FromStr for Base {
         let s = s.trim();
         match s {
             "scratch" => Ok(Base::Scratch),
+            _ if s.starts_with("builtin:") => Ok(Base::Builtin(s["builtin:".len()..].parse()?)),
             "" => Err(Error::InvalidTransport { what: "base", input: s.into(), reason: "it is empty".into() }),
             other => Err(Error::Unsupported {
                 what: format!("base {other:?}"),
-                hint: Some("this version builds FROM scratch only".into()),
+                hint: Some("this version builds FROM scratch or builtin:static".into()),
             }),
         }
     }
@@ -42,6 +53,7 @@ impl fmt::Display for Base {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Base::Scratch => f.write_str("scratch"),
+            Base::Builtin(builtin) => builtin.fmt(f),
         }
     }
 }
@@ -56,9 +68,8 @@ pub(crate) struct ResolvedBase {
 
 impl ResolvedBase {
     /// Whether the base's filesystem has a file at `path` (absolute).
-    pub(crate) fn has_file(&self, _path: &str) -> Result<bool> {
-        // Scratch has no files at all.
-        Ok(false)
+    pub(crate) fn has_file(&self, path: &str) -> Result<bool> {
+        tree::has_file(&self.layers, path)
     }
 }
 
@@ -68,6 +79,11 @@ impl Base {
         match self {
             Base::Scratch => {
                 Ok(ResolvedBase { config: scratch_config(platform), layers: Vec::new(), format: Format::Oci })
+            }
+            Base::Builtin(builtin) => {
+                let layer = builtin.layer()?;
+                let config = builtin.config(platform, &layer.diff_id);
+                Ok(ResolvedBase { config, layers: vec![layer], format: Format::Oci })
             }
         }
     }
@@ -82,5 +98,22 @@ mod tests {
         assert_eq!("scratch".parse::<Base>().unwrap(), Base::Scratch);
         assert_eq!(Base::Scratch.to_string(), "scratch");
         assert!("".parse::<Base>().is_err());
+        assert_eq!("builtin:static".parse::<Base>().unwrap(), Base::Builtin(Builtin::Static));
+        assert_eq!(Base::Builtin(Builtin::Static).to_string(), "builtin:static");
+        let err = "builtin:nope".parse::<Base>().unwrap_err();
+        assert!(err.to_string().contains("builtin:static"), "{err}");
+    }
+
+    #[test]
+    fn builtin_has_its_files_and_no_loader() {
+        let platform: Platform = "linux/amd64".parse().unwrap();
+        let resolved = Base::Builtin(Builtin::Static).resolve(&platform).unwrap();
+        assert!(resolved.has_file("/etc/passwd").unwrap());
+        assert!(resolved.has_file("/usr/share/zoneinfo/UTC").unwrap(), "a symlink to a file");
+        assert!(!resolved.has_file("/tmp").unwrap(), "a directory");
+        assert!(!resolved.has_file("/lib64/ld-linux-x86-64.so.2").unwrap());
+        assert!(!resolved.has_file("/lib/ld-musl-x86_64.so.1").unwrap());
+        let scratch = Base::Scratch.resolve(&platform).unwrap();
+        assert!(!scratch.has_file("/etc/passwd").unwrap());
     }
 }

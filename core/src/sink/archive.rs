@@ -21,35 +21,41 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub(super) fn write(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
     let mut out = AtomicFile::create(path)?;
     let temp_path = out.path().to_path_buf();
-    let write_err = |e| Error::io("write", &temp_path, e);
-    let total = image.size();
-    let mut done = 0u64;
     {
-        let buffered = BufWriter::with_capacity(BUFFER_SIZE, out.file());
-        let mut tar = TarWriter::new(buffered, ctx.mtime);
-        tar.dir("blobs/", DIR).map_err(write_err)?;
-        tar.dir("blobs/sha256/", DIR).map_err(write_err)?;
-        for layer in &image.layers {
-            let name = blob_path(&layer.digest);
-            let mut reader = layer.verified_reader()?;
-            tar.file(&name, FILE, layer.size, &mut reader, layer.source_path(), ctx.cancel, |n| {
-                ctx.report(done + n, total)
-            })?;
-            done += layer.size;
-        }
-        for (digest, bytes) in [(&image.config_digest, &image.config), (&image.manifest_digest, &image.manifest)] {
-            tar.file(&blob_path(digest), FILE, bytes.len() as u64, &mut &bytes[..], path, ctx.cancel, |_| {})?;
-        }
-        let index = canonical_json(&index_json(image, ctx.tags));
-        tar.file("index.json", FILE, index.len() as u64, &mut &index[..], path, ctx.cancel, |_| {})?;
-        let manifest = canonical_json(&docker_manifest_json(image, ctx.tags));
-        tar.file("manifest.json", FILE, manifest.len() as u64, &mut &manifest[..], path, ctx.cancel, |_| {})?;
-        tar.file("oci-layout", FILE, OCI_LAYOUT.len() as u64, &mut &OCI_LAYOUT[..], path, ctx.cancel, |_| {})?;
-        let mut buffered = tar.finish().map_err(write_err)?;
-        buffered.flush().map_err(write_err)?;
-        ctx.report(total, total);
+        let mut buffered = BufWriter::with_capacity(BUFFER_SIZE, out.file());
+        write_to(&mut buffered, &temp_path, image, ctx)?;
+        buffered.flush().map_err(|e| Error::io("write", &temp_path, e))?;
     }
     out.commit()
+}
+
+/// Stream the archive to `out`; `dest` names it in error messages.
+pub(super) fn write_to(out: &mut dyn Write, dest: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+    let write_err = |e| Error::io("write", dest, e);
+    let total = image.size();
+    let mut done = 0u64;
+    let mut tar = TarWriter::new(out, ctx.mtime);
+    tar.dir("blobs/", DIR).map_err(write_err)?;
+    tar.dir("blobs/sha256/", DIR).map_err(write_err)?;
+    for layer in &image.layers {
+        let name = blob_path(&layer.digest);
+        let mut reader = layer.verified_reader()?;
+        tar.file(&name, FILE, layer.size, &mut reader, layer.source_path(), ctx.cancel, |n| {
+            ctx.report(done + n, total)
+        })?;
+        done += layer.size;
+    }
+    for (digest, bytes) in [(&image.config_digest, &image.config), (&image.manifest_digest, &image.manifest)] {
+        tar.file(&blob_path(digest), FILE, bytes.len() as u64, &mut &bytes[..], dest, ctx.cancel, |_| {})?;
+    }
+    let index = canonical_json(&index_json(image, ctx.tags));
+    tar.file("index.json", FILE, index.len() as u64, &mut &index[..], dest, ctx.cancel, |_| {})?;
+    let manifest = canonical_json(&docker_manifest_json(image, ctx.tags));
+    tar.file("manifest.json", FILE, manifest.len() as u64, &mut &manifest[..], dest, ctx.cancel, |_| {})?;
+    tar.file("oci-layout", FILE, OCI_LAYOUT.len() as u64, &mut &OCI_LAYOUT[..], dest, ctx.cancel, |_| {})?;
+    tar.finish().map_err(write_err)?;
+    ctx.report(total, total);
+    Ok(())
 }
 
 /// `blobs/sha256/<hex>`

@@ -1,6 +1,7 @@
 //! Sinks: where a built image goes. Each is a plain function over an [`Image`].
 
 mod archive;
+mod daemon;
 mod layout;
 
 use crate::build::{Progress, ProgressFn, Stage};
@@ -20,6 +21,7 @@ use std::str::FromStr;
 /// |---|---|
 /// | `oci-archive:PATH`, or a bare `PATH` | a tar that is an OCI image layout *and* a `docker load` archive |
 /// | `oci:DIR[:TAG]` | an OCI image-layout directory (created or updated) |
+/// | `docker-daemon:NAME[:TAG]` | loaded into the Docker Engine at `$DOCKER_HOST` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Sink {
@@ -35,6 +37,11 @@ pub enum Sink {
         /// The `org.opencontainers.image.ref.name` to record (default: the first tag's, else `latest`).
         tag: Option<String>,
     },
+    /// Loaded into a Docker Engine (`$DOCKER_HOST`, default `/var/run/docker.sock`).
+    DockerDaemon {
+        /// The name the image gets.
+        reference: Reference,
+    },
 }
 
 impl Sink {
@@ -49,6 +56,7 @@ impl Sink {
         match self {
             Sink::OciArchive { path } => parent_dir(path),
             Sink::OciLayout { dir, .. } => parent_dir(dir),
+            Sink::DockerDaemon { .. } => std::env::temp_dir(),
         }
     }
 
@@ -84,6 +92,7 @@ impl Sink {
                 }
                 Ok(())
             }
+            Sink::DockerDaemon { .. } => daemon::preflight(),
         }
     }
 
@@ -92,6 +101,7 @@ impl Sink {
         match self {
             Sink::OciArchive { path } => archive::write(path, image, ctx),
             Sink::OciLayout { dir, tag } => layout::write(dir, tag.as_deref(), image, ctx),
+            Sink::DockerDaemon { reference } => daemon::write(reference, image, ctx),
         }
     }
 }
@@ -146,9 +156,18 @@ impl FromStr for Sink {
                 }
                 Ok(Sink::OciLayout { dir: PathBuf::from(dir), tag: tag.map(str::to_string) })
             }
+            "docker-daemon" => {
+                let reference: Reference = rest.parse()?;
+                if reference.digest().is_some() {
+                    return Err(bad("name the image NAME[:TAG]; a digest cannot be loaded into Docker"));
+                }
+                Ok(Sink::DockerDaemon { reference })
+            }
             other => Err(Error::Unsupported {
                 what: format!("output transport {other:?}"),
-                hint: Some("outputs are oci-archive:PATH (or a bare PATH) and oci:DIR[:TAG]".into()),
+                hint: Some(
+                    "outputs are oci-archive:PATH (or a bare PATH), oci:DIR[:TAG] and docker-daemon:NAME[:TAG]".into(),
+                ),
             }),
         }
     }
@@ -165,6 +184,7 @@ impl fmt::Display for Sink {
             Sink::OciArchive { path } => write!(f, "oci-archive:{}", path.display()),
             Sink::OciLayout { dir, tag: Some(tag) } => write!(f, "oci:{}:{tag}", dir.display()),
             Sink::OciLayout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
+            Sink::DockerDaemon { reference } => write!(f, "docker-daemon:{}", reference.familiar()),
         }
     }
 }
@@ -245,13 +265,15 @@ mod tests {
             ("./a:b.tar", Sink::OciArchive { path: "./a:b.tar".into() }),
             ("oci:./layout-dir", Sink::OciLayout { dir: "./layout-dir".into(), tag: None }),
             ("oci:dir:v1", Sink::OciLayout { dir: "dir".into(), tag: Some("v1".into()) }),
+            ("docker-daemon:prog:dev", Sink::DockerDaemon { reference: "prog:dev".parse().unwrap() }),
         ];
         for (input, want) in cases {
             assert_eq!(input.parse::<Sink>().unwrap(), want, "{input}");
         }
         assert_eq!("oci:dir:v1".parse::<Sink>().unwrap().to_string(), "oci:dir:v1");
-        for bad in ["", "oci-archive:", "oci:", "oci:dir:", "oci:dir:a b"] {
-            assert!(matches!(bad.parse::<Sink>(), Err(Error::InvalidTransport { .. })), "{bad}");
+        for bad in ["", "oci-archive:", "oci:", "oci:dir:", "oci:dir:a b", "docker-daemon:", "docker-daemon:Bad"] {
+            let err = bad.parse::<Sink>().unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{bad}: {err}");
         }
         assert!(matches!("dir:x".parse::<Sink>(), Err(Error::Unsupported { .. })));
     }

@@ -1,0 +1,33 @@
+# Every command the project runs. CI runs `make test` (via .ci/run).
+CARGO ?= cargo
+BIN := target/release/zeroimage
+
+.PHONY: demo test lint test-rust test-python test-node bench bench-quick deps clean
+
+## demo: build the zeroimage CLI and an image of a static example program, offline
+demo:
+	$(CARGO) build --release -p zeroimage
+	gcc -static -O2 -o target/hello examples/hello/hello.c
+	$(BIN) build target/hello --from builtin:static -o target/hello.tar --tag hello:demo
+	@echo "→ target/hello.tar: docker load -i target/hello.tar && docker run --rm hello:demo"
+
+## test: install what the tests need, then run every suite (Rust, real tools, Python, Node)
+test:
+	bash scripts/test.sh
+
+deps:
+	bash scripts/install-test-deps.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p zeroimage
+
+bench:
+	bash bench/run.sh
+
+bench-quick:
+	bash bench/run.sh --quick
+
+clean:
+	$(CARGO) clean

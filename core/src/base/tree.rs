@@ -1,0 +1,181 @@
+//! Looking up a path in a base's merged file system, by reading its layers (tar, gzip).
+//!
+//! Used for the dynamic-program check: does the base have the program's interpreter? The
+//! layers are applied in order with OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`), and symbolic
+//! links along the path (e.g. `/lib64` → `usr/lib64`) are followed.
+
+use crate::error::{Error, Result};
+use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
+use flate2::read::GzDecoder;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// What is at a path of the merged tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Dir,
+    File,
+    Symlink(String),
+}
+
+/// Whether `path` (absolute) names something other than a directory in the file system that
+/// `layers` make, following symbolic links. Layers in a format we cannot read (zstd) count as
+/// having no files.
+pub(crate) fn has_file(layers: &[Layer], path: &str) -> Result<bool> {
+    let mut tree: BTreeMap<String, Node> = BTreeMap::new();
+    for layer in layers {
+        apply_layer(&mut tree, layer)?;
+    }
+    Ok(matches!(resolve(&tree, path), Some(Node::File)))
+}
+
+fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &Layer) -> Result<()> {
+    let reader: Box<dyn Read> = match layer.media_type.as_str() {
+        MEDIA_TYPE_OCI_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => Box::new(GzDecoder::new(layer.verified_reader()?)),
+        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => {
+            Box::new(layer.verified_reader()?)
+        }
+        _ => return Ok(()),
+    };
+    let read_err = |e: std::io::Error| {
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            *e.into_inner().and_then(|inner| inner.downcast::<Error>().ok()).expect("checked above")
+        } else {
+            Error::io("read layer", layer.source_path(), e)
+        }
+    };
+    // Whiteouts hide what lower layers have; entries of this layer are added after them.
+    let mut added: Vec<(String, Node)> = Vec::new();
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries().map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let raw = entry.path().map_err(read_err)?.to_string_lossy().into_owned();
+        let path = normalize(&raw);
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
+        if name == ".wh..wh..opq" {
+            let prefix = format!("{dir}/");
+            tree.retain(|p, _| !p.starts_with(&prefix));
+        } else if let Some(hidden) = name.strip_prefix(".wh.") {
+            let hidden = if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") };
+            let prefix = format!("{hidden}/");
+            tree.retain(|p, _| *p != hidden && !p.starts_with(&prefix));
+        } else if !path.is_empty() {
+            let node = match entry.header().entry_type() {
+                tar::EntryType::Directory => Node::Dir,
+                tar::EntryType::Symlink => Node::Symlink(
+                    entry.link_name().map_err(read_err)?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default(),
+                ),
+                _ => Node::File,
+            };
+            added.push((path, node));
+        }
+    }
+    for (path, node) in added {
+        if node != Node::Dir {
+            // A file or link replaces a directory and everything under it.
+            let prefix = format!("{path}/");
+            tree.retain(|p, _| !p.starts_with(&prefix));
+        }
+        tree.insert(path, node);
+    }
+    Ok(())
+}
+
+/// `./a/b/`, `/a/b`, `a//b` → `a/b`.
+fn normalize(path: &str) -> String {
+    path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+}
+
+/// Follow `path` through the tree, resolving symbolic links (at most 40, as Linux does).
+fn resolve<'t>(tree: &'t BTreeMap<String, Node>, path: &str) -> Option<&'t Node> {
+    let mut pending: Vec<String> = path.split('/').rev().filter(|p| !p.is_empty()).map(str::to_string).collect();
+    let mut current: Vec<String> = Vec::new();
+    let mut hops = 0;
+    let mut node: Option<&Node> = Some(&Node::Dir);
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                current.pop();
+                node = Some(&Node::Dir);
+                continue;
+            }
+            _ => {}
+        }
+        if !matches!(node, Some(Node::Dir)) {
+            return None;
+        }
+        current.push(part);
+        node = tree.get(&current.join("/"));
+        if let Some(Node::Symlink(target)) = node {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            current.pop();
+            if target.starts_with('/') {
+                current.clear();
+            }
+            pending.extend(target.split('/').rev().filter(|p| !p.is_empty()).map(str::to_string));
+            node = Some(&Node::Dir);
+        }
+    }
+    node
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cancel::CancelToken;
+    use crate::layer::{memory_layer, Compression, Owner};
+    use std::path::Path;
+
+    const DIR: Owner = Owner { uid: 0, gid: 0, mode: 0o755 };
+
+    fn layer(entries: &[(&str, Option<&str>)]) -> Layer {
+        memory_layer("test", MEDIA_TYPE_OCI_LAYER_GZIP, &Compression::default(), 0, |tar| {
+            for (path, link) in entries {
+                let r = if path.ends_with('/') {
+                    tar.dir(path, DIR)
+                } else if let Some(target) = link {
+                    tar.symlink(path, target, DIR)
+                } else {
+                    tar.file(path, DIR, 1, &mut &b"x"[..], Path::new("x"), &CancelToken::new(), |_| {})?;
+                    Ok(())
+                };
+                r.map_err(|e| Error::io("write", "test", e))?;
+            }
+            Ok(())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn follows_links_and_whiteouts() {
+        let lower = layer(&[
+            ("usr/", None),
+            ("usr/lib64/", None),
+            ("usr/lib64/ld-linux-x86-64.so.2", None),
+            ("lib64", Some("usr/lib64")),
+            ("etc/", None),
+            ("etc/a", None),
+            ("etc/b", None),
+            ("opt/", None),
+            ("opt/x", None),
+            ("abs", Some("/etc/a")),
+        ]);
+        let upper = layer(&[("etc/.wh.a", None), ("opt/.wh..wh..opq", None), ("opt/y", None)]);
+        let layers = [lower, upper];
+        let has = |p| has_file(&layers, p).unwrap();
+        assert!(has("/lib64/ld-linux-x86-64.so.2"));
+        assert!(has("/usr/lib64/../lib64/ld-linux-x86-64.so.2"));
+        assert!(!has("/lib64"), "a directory is not a file");
+        assert!(!has("/etc/a"), "whited out");
+        assert!(!has("/abs"), "link to a whited-out file");
+        assert!(has("/etc/b"));
+        assert!(!has("/opt/x"), "opaque directory");
+        assert!(has("/opt/y"), "added in the layer that made it opaque");
+        assert!(!has("/nope"));
+        assert!(!has_file(&[], "/etc/b").unwrap());
+    }
+}

@@ -1,0 +1,2 @@
+//! Talking to registries: where credentials are kept.
+pub mod keychain;

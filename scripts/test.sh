@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The one test command (`make test`): installs what the tests need, then runs every suite.
+# Works on a fresh Debian 12 machine as root, non-interactively (CI=true, no stdin).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+start=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
+
+step "install test dependencies (apt packages, via scripts/install-test-deps.sh)"
+bash scripts/install-test-deps.sh
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p zeroimage
+
+step "Rust: unit tests and real-tool integration tests"
+cargo build -p zeroimage
+cargo test
+
+if [ -f bindings-python/scripts/test.sh ]; then
+  step "Python package"
+  bash bindings-python/scripts/test.sh
+fi
+
+if [ -f bindings-node/scripts/test.sh ]; then
+  step "Node package"
+  bash bindings-node/scripts/test.sh
+fi
+
+if [ -f bench/run.sh ]; then
+  step "benchmark, quick mode (proves the script works; figures are not checked)"
+  bash bench/run.sh --quick
+fi
+
+step "all suites passed"

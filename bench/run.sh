@@ -5,6 +5,7 @@
 #   bench/run.sh                 64 MiB, 512 MiB and 0.75 MiB programs, 5 interleaved runs
 #   bench/run.sh --quick         a small input, 1 run, only the tools present: proves it works
 #   bench/run.sh --runs 7 --record
+#   bench/run.sh --sizes "64"    only these program sizes (MiB), besides the 0.75 MiB one
 #   bench/run.sh --no-install    do not apt-get / npm install missing peers
 #
 # Environment: BENCH_DIR (work directory, default ${TMPDIR:-/tmp}/zeroimage-bench),
@@ -13,14 +14,15 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
-quick=0 runs=5 record=0 install=1
+quick=0 runs=5 record=0 install=1 sizes_arg=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; runs=1 ;;
     --runs) runs="$2"; shift ;;
+    --sizes) sizes_arg="$2"; shift ;;
     --record) record=1 ;;
     --no-install) install=0 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,7 +73,8 @@ if [ ! -x hello ]; then
   printf '#include <stdio.h>\nint main(void) { puts("hello from zeroimage"); return 0; }\n' > hello.c
   gcc -static -O2 -o hello hello.c
 fi
-if [ "$quick" = 1 ]; then sizes=(8); else sizes=(64 512); fi
+if [ -n "$sizes_arg" ]; then read -r -a sizes <<< "$sizes_arg"
+elif [ "$quick" = 1 ]; then sizes=(8); else sizes=(64 512); fi
 for mib in "${sizes[@]}"; do
   [ -x "prog$mib" ] && [ "$(stat -c %s "prog$mib")" = $((mib << 20)) ] || {
     say "making prog$mib"

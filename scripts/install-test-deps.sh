@@ -7,6 +7,7 @@
 #
 # What the tools are for (see tests/src and ../shared/notes/runtime-facts.md):
 #   skopeo umoci runc oci-image-tool   inspect, unpack, run and validate OCI images
+#   buildah                            multi-platform manifest lists as bases (tests/tests/bases.rs)
 #   docker.io containerd               a private Docker 20.10 engine (and its containerd, ctr)
 #   podman uidmap                      podman with private storage
 #   docker-registry apache2-utils      a private registry; htpasswd for its Basic auth
@@ -18,7 +19,7 @@
 set -eu
 
 PACKAGES="
-skopeo umoci runc oci-image-tool
+skopeo umoci runc oci-image-tool buildah
 docker.io containerd
 podman uidmap
 docker-registry apache2-utils

@@ -9,6 +9,7 @@ use crate::image::{Format, Image};
 use crate::layer::{write_layer, Compression, Owner};
 use crate::platform::Platform;
 use crate::reference::Reference;
+use crate::registry::RegistryOptions;
 use crate::sink::{Sink, WriteContext};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -89,6 +90,8 @@ pub struct BuildOptions {
     pub progress: Option<ProgressFn>,
     /// Set it to stop the build; nothing is written then.
     pub cancel: CancelToken,
+    /// How to reach registries (TLS, plain HTTP, credentials) for registry bases.
+    pub registry: RegistryOptions,
 }
 
 impl fmt::Debug for BuildOptions {
@@ -108,6 +111,7 @@ impl fmt::Debug for BuildOptions {
             .field("compression", &self.compression)
             .field("progress", &self.progress.as_ref().map(|_| "Fn"))
             .field("cancel", &self.cancel)
+            .field("registry", &self.registry)
             .finish()
     }
 }
@@ -195,7 +199,7 @@ pub fn build_image(
         }
     };
 
-    let resolved = base.resolve(&platform)?;
+    let resolved = base.resolve(&platform, &options.registry)?;
     if let Some(interpreter) = &info.interpreter {
         if !options.allow_dynamic && !resolved.has_file(interpreter)? {
             return Err(Error::DynamicProgram {
@@ -256,18 +260,28 @@ pub fn build_image(
             created_by: format!("zeroimage {}: COPY {program_name} {path_in_image}", crate::VERSION),
         },
     )?;
-    let mut layers: Vec<_> = resolved.layers.into_iter().map(|l| l.for_format(format)).collect();
+    let mut layers = crate::base::manifest::convert_layers(resolved.layers, format)?;
     layers.push(layer);
-    let image = Image::assemble(format, platform.clone(), &config, layers, &options.annotations)?;
+    // The base's name and digest, then the caller's annotations (which win).
+    let mut annotations = BTreeMap::new();
+    if let Some(name) = resolved.name {
+        annotations.insert("org.opencontainers.image.base.name".to_string(), name);
+    }
+    if let Some(digest) = resolved.digest {
+        annotations.insert("org.opencontainers.image.base.digest".to_string(), digest);
+    }
+    annotations.extend(options.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let image = Image::assemble(format, platform.clone(), &config, layers, &annotations)?;
 
     let tags = if options.tags.is_empty() { default_names(entrypoint) } else { options.tags.clone() };
-    let ctx = WriteContext { tags: &tags, mtime: epoch, cancel: &options.cancel, progress: options.progress.as_ref() };
-    for sink in sinks {
-        if options.cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        sink.write(&image, &ctx)?;
-    }
+    let ctx = WriteContext {
+        tags: &tags,
+        mtime: epoch,
+        cancel: &options.cancel,
+        progress: options.progress.as_ref(),
+        registry: &options.registry,
+    };
+    crate::sink::write_all(sinks, &image, &ctx)?;
     Ok(BuildResult {
         digest: image.manifest_digest.clone(),
         config_digest: image.config_digest.clone(),

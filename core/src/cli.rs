@@ -29,6 +29,49 @@ enum Command {
     Build(BuildArgs),
     /// Write a base image on its own (e.g. builtin:static, for docker load or a Dockerfile's FROM), or --list the built-in bases
     Base(BaseArgs),
+    /// Log in to a registry: check the credentials, then store them as docker login does
+    Login(LoginArgs),
+    /// Log out of a registry: erase its stored credentials
+    Logout(LogoutArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zeroimage login registry.example.com -u me --password-stdin < token.txt\n\nCredentials go to the credential helper docker's config.json names for the registry\n(credHelpers, credsStore), else to its auths ($DOCKER_CONFIG/config.json, default ~/.docker/config.json)."
+)]
+struct LoginArgs {
+    /// The registry host, e.g. registry.example.com or localhost:5000 (docker.io for Docker Hub)
+    registry: String,
+
+    /// User name
+    #[arg(short, long, value_name = "USER")]
+    username: String,
+
+    /// Password or access token (insecure: it shows in the process list; prefer --password-stdin)
+    #[arg(short, long, value_name = "PASSWORD", conflicts_with = "password_stdin", hide_env_values = true)]
+    password: Option<String>,
+
+    /// Read the password or access token from stdin
+    #[arg(long)]
+    password_stdin: bool,
+
+    /// Allow plain HTTP and unverified TLS (loopback registries may always use HTTP)
+    #[arg(long)]
+    insecure: bool,
+
+    /// Trust the CA certificates in this PEM file (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
+
+    /// Say what happens
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Args)]
+struct LogoutArgs {
+    /// The registry host, e.g. registry.example.com or localhost:5000
+    registry: String,
 }
 
 #[derive(Debug, Args)]
@@ -85,11 +128,39 @@ struct BuildArgs {
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
 
-    /// Base image [default: scratch]
+    /// Base image: scratch, REF or docker://REF (a registry), oci-archive:PATH[:NAME], oci:DIR[:NAME], docker-archive:PATH[:NAME]
     #[arg(long, value_name = "BASE", default_value = "scratch")]
     from: String,
 
-    /// Output: PATH or oci-archive:PATH (an OCI archive that docker load also reads), or oci:DIR[:TAG] [default: <program>.tar]
+    /// Base image from an OCI archive (the same as --from oci-archive:PATH)
+    #[arg(long, value_name = "PATH", conflicts_with = "from")]
+    from_archive: Option<PathBuf>,
+
+    /// Allow plain HTTP and unverified TLS for registries (loopback registries may always use HTTP)
+    #[arg(long)]
+    insecure: bool,
+
+    /// Trust the CA certificates in this PEM file for registries (repeatable)
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    ca_certs: Vec<PathBuf>,
+
+    /// Registry credentials USER:PASSWORD [default: stored by zeroimage/docker/podman login, else anonymous]
+    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
+    creds: Option<String>,
+
+    /// Push the image to a registry, REF or docker://REF (repeatable: blobs go up once, then every tag); prints REF@DIGEST for each
+    #[arg(long = "push", value_name = "REF")]
+    push: Vec<String>,
+
+    /// Seconds a registry request may make no progress before it is abandoned
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    timeout: u64,
+
+    /// Say what happens with registries (where credentials come from, mounts, uploads, retries); never prints a secret
+    #[arg(short, long)]
+    verbose: bool,
+
+    /// Output: PATH or oci-archive:PATH (an OCI archive that docker load also reads), oci:DIR[:TAG], docker-daemon:NAME[:TAG] or docker://REF [default: <program>.tar, none with --push]
     #[arg(short, long, value_name = "OUTPUT")]
     output: Option<String>,
 
@@ -193,6 +264,8 @@ where
     let result = match cli.command {
         Command::Build(args) => build(args, cancel),
         Command::Base(args) => base(args, cancel),
+        Command::Login(args) => login(args),
+        Command::Logout(args) => logout(args),
     };
     match result {
         Ok(()) => 0,
@@ -204,7 +277,23 @@ where
 }
 
 fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
-    let base: Base = args.from.parse()?;
+    let base: Base = match &args.from_archive {
+        Some(path) => Base::OciArchive { path: path.clone(), tag: None },
+        None => args.from.parse()?,
+    };
+    let credentials: Option<crate::Credentials> = args.creds.as_deref().map(str::parse).transpose()?;
+    let log = args.verbose.then(stderr_logger);
+    if let (Some(log), Some(creds)) = (&log, &credentials) {
+        log.log(&format!("credentials: user {} from --creds", creds.username().unwrap_or("?")));
+    }
+    let registry = crate::RegistryOptions {
+        insecure: args.insecure,
+        ca_certs: args.ca_certs.clone(),
+        credentials,
+        timeout: Some(std::time::Duration::from_secs(args.timeout.max(1))),
+        log,
+        ..Default::default()
+    };
     let platform = match (&args.platform, &args.arch) {
         (Some(p), _) => Some(p.parse::<Platform>()?),
         (None, Some(arch)) => {
@@ -220,10 +309,18 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
             None => None,
         },
     };
-    let sink = match &args.output {
-        Some(output) => output.parse::<Sink>()?,
-        None => Sink::default_for(&args.program),
-    };
+    let mut sinks = Vec::new();
+    match &args.output {
+        Some(output) => sinks.push(output.parse::<Sink>()?),
+        None if args.push.is_empty() => sinks.push(Sink::default_for(&args.program)),
+        None => {}
+    }
+    let mut pushes = Vec::new();
+    for target in &args.push {
+        let reference: crate::Reference = target.strip_prefix("docker://").unwrap_or(target).parse()?;
+        pushes.push(reference.clone());
+        sinks.push(Sink::Registry { reference });
+    }
     let compression = compression(&args)?;
     let mut options = BuildOptions {
         path: args.path,
@@ -234,6 +331,7 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
         compression,
         cancel: cancel.clone(),
+        registry,
         ..BuildOptions::default()
     };
     for tag in &args.tags {
@@ -249,13 +347,23 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         options.progress = Some(progress_renderer());
     }
 
-    let result = build_image(&base, &args.program, platform.as_ref(), &[sink], &options);
+    let result = build_image(&base, &args.program, platform.as_ref(), &sinks, &options);
     if show_progress {
         eprint!("\r\x1b[2K");
     }
     let result = result?;
+    let pushed: Vec<String> = pushes.iter().map(|r| format!("{}@{}", r.name(), result.digest)).collect();
     if args.json {
-        println!("{}", result_json(&result));
+        let mut value: serde_json::Value = serde_json::from_str(&result_json(&result)).expect("our JSON");
+        value["pushed"] = serde_json::json!(pushed);
+        println!("{}", String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8"));
+    } else if !pushed.is_empty() {
+        for line in &pushed {
+            println!("{line}");
+        }
+        if !args.quiet {
+            eprintln!("wrote {} ({}, {})", result.outputs.join(", "), result.platform, human_size(result.size));
+        }
     } else {
         println!("{}", result.digest);
         if !args.quiet {
@@ -277,6 +385,58 @@ fn compression(args: &BuildArgs) -> Result<Compression> {
     };
     compression.validate()?;
     Ok(compression)
+}
+
+fn login(args: LoginArgs) -> Result<()> {
+    let password = match (&args.password, args.password_stdin) {
+        (Some(password), _) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            password.clone()
+        }
+        (None, true) => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| Error::io("read the password from", "stdin", e))?;
+            text.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            return Err(Error::InvalidOption {
+                option: "password",
+                value: String::new(),
+                reason: "pass --password-stdin (and the password on stdin), or -p PASSWORD".into(),
+            })
+        }
+    };
+    let options = crate::RegistryOptions {
+        insecure: args.insecure,
+        ca_certs: args.ca_certs,
+        log: args.verbose.then(stderr_logger),
+        ..Default::default()
+    };
+    let source = crate::registry::login(&args.registry, &args.username, &password, &options)?;
+    if args.verbose {
+        eprintln!("credentials stored in {source}");
+    }
+    println!("Login Succeeded");
+    Ok(())
+}
+
+fn logout(args: LogoutArgs) -> Result<()> {
+    if crate::registry::logout(&args.registry)? {
+        println!("Removing login credentials for {}", args.registry);
+    } else {
+        eprintln!("Not logged in to {}", args.registry);
+    }
+    Ok(())
+}
+
+/// `--verbose`: registry log lines on stderr.
+fn stderr_logger() -> crate::registry::Logger {
+    let clear = if std::io::stderr().is_terminal() { "\r\x1b[2K" } else { "" };
+    crate::registry::Logger::new(move |line| {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{clear}{line}");
+    })
 }
 
 fn base(args: BaseArgs, cancel: &CancelToken) -> Result<()> {

@@ -141,6 +141,35 @@ pub enum Error {
     /// The build was cancelled before it finished; nothing was written.
     #[error("build cancelled; nothing was written")]
     Cancelled,
+
+    /// A base image, tag, manifest or blob does not exist where it was looked for.
+    #[error("{base}: {what} not found")]
+    BaseNotFound { base: String, what: String, hint: Option<String> },
+
+    /// A base image offers no manifest for the platform asked for.
+    #[error("{base} has no image for {platform} (it offers {})", if .available.is_empty() { "none".to_string() } else { .available.join(", ") })]
+    PlatformNotFound { base: String, platform: String, available: Vec<String> },
+
+    /// A base is readable but is not what it should be: a corrupt, hostile or malformed archive,
+    /// layout or manifest.
+    #[error("{base} is not a valid image: {reason}")]
+    InvalidBase { base: String, reason: String },
+
+    /// A registry refused access (401/403), with the registry's own message.
+    #[error("{registry} refused access{}: {message}", .scope.as_deref().map(|s| format!(" to {s}")).unwrap_or_default())]
+    RegistryAuth { registry: String, scope: Option<String>, message: String, hint: Option<String> },
+
+    /// A registry answered with an unexpected status.
+    #[error("{registry} answered {status} to {method} {url}: {message}")]
+    Registry { registry: String, method: &'static str, url: String, status: u16, message: String },
+
+    /// Reading a base failed for a reason that does not name the base itself.
+    #[error("cannot read base {base}")]
+    BaseUnavailable { base: String, source: Box<Error> },
+
+    /// A registry could not be reached, or the connection failed.
+    #[error("cannot reach {url}")]
+    Network { url: String, source: Box<dyn std::error::Error + Send + Sync> },
 }
 
 impl Error {
@@ -163,6 +192,13 @@ impl Error {
             Error::DaemonRejected { .. } => ErrorKind::Registry,
             Error::CredentialHelper { .. } => ErrorKind::Auth,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::BaseNotFound { .. } => ErrorKind::NotFound,
+            Error::BaseUnavailable { source, .. } => source.kind(),
+            Error::PlatformNotFound { .. } => ErrorKind::NotFound,
+            Error::InvalidBase { .. } => ErrorKind::Integrity,
+            Error::RegistryAuth { .. } => ErrorKind::Auth,
+            Error::Registry { .. } => ErrorKind::Registry,
+            Error::Network { .. } => ErrorKind::Network,
         }
     }
 
@@ -171,6 +207,11 @@ impl Error {
         match self {
             Error::ProgramNotRunnable { hint, .. } => Some(hint.clone()),
             Error::Unsupported { hint, .. } => hint.clone(),
+            Error::BaseNotFound { hint, .. } | Error::RegistryAuth { hint, .. } => hint.clone(),
+            Error::BaseUnavailable { source, .. } => source.hint(),
+            Error::PlatformNotFound { .. } => Some(
+                "pass --platform with one of the platforms the base offers, and a program built for it".to_string(),
+            ),
             Error::DaemonUnavailable { .. } => {
                 Some("start Docker, or point DOCKER_HOST at its socket (unix:///path) or port (tcp://host:port)".into())
             }

@@ -41,6 +41,11 @@ pub struct Layer {
 pub(crate) enum BlobSource {
     /// A temporary file this build wrote; deleted when the last handle goes.
     Temp(Arc<TempPath>),
+    /// A range of a file: a blob in an OCI layout, or an entry of a base archive.
+    File { path: Arc<Path>, offset: u64 },
+    /// A registry blob, streamed when opened; `location` (`docker://reg/repo@digest`) names it
+    /// in messages.
+    Registry { client: Arc<crate::registry::Client>, repository: String, location: Arc<Path> },
     /// Bytes generated in memory (a built-in base's small layer), named for messages.
     Memory { name: Arc<Path>, bytes: Arc<[u8]> },
 }
@@ -48,18 +53,32 @@ pub(crate) enum BlobSource {
 impl Layer {
     /// Open the blob's bytes as stored (compressed), exactly `self.size` of them.
     pub(crate) fn open(&self) -> Result<Box<dyn Read + Send>> {
-        if let BlobSource::Memory { bytes, .. } = &self.source {
-            return Ok(Box::new(io::Cursor::new(bytes.clone()).take(self.size)));
+        match &self.source {
+            BlobSource::Temp(path) => {
+                let path: &Path = path;
+                let file = File::open(path).map_err(|e| Error::io("open layer", path, e))?;
+                Ok(Box::new(file.take(self.size)))
+            }
+            BlobSource::File { path, offset } => {
+                use std::io::{Seek, SeekFrom};
+                let mut file = File::open(path).map_err(|e| Error::io("open layer", path, e))?;
+                file.seek(SeekFrom::Start(*offset)).map_err(|e| Error::io("read layer", path, e))?;
+                Ok(Box::new(std::io::BufReader::with_capacity(BUFFER_SIZE, file).take(self.size)))
+            }
+            BlobSource::Memory { bytes, .. } => Ok(Box::new(io::Cursor::new(bytes.clone()).take(self.size))),
+            BlobSource::Registry { client, repository, .. } => {
+                // One byte more than announced, so a longer blob fails verification.
+                Ok(Box::new(client.get_blob(repository, &self.digest)?.take(self.size + 1)))
+            }
         }
-        let path = self.source_path();
-        let file = File::open(path).map_err(|e| Error::io("open layer", path, e))?;
-        Ok(Box::new(file.take(self.size)))
     }
 
     /// A path naming the blob's source, for messages.
     pub(crate) fn source_path(&self) -> &Path {
         match &self.source {
             BlobSource::Temp(path) => path,
+            BlobSource::File { path, .. } => path,
+            BlobSource::Registry { location, .. } => location,
             BlobSource::Memory { name, .. } => name,
         }
     }

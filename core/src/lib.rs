@@ -50,6 +50,7 @@ pub use image::{Format, Image};
 pub use layer::{Algorithm as CompressionAlgorithm, Compression};
 pub use platform::Platform;
 pub use reference::Reference;
+pub use registry::{Credentials, RegistryOptions};
 pub use sink::Sink;
 
 /// The version of zeroimage (the workspace version).

@@ -40,7 +40,9 @@ pub mod oci;
 pub mod podman;
 pub mod process;
 pub mod program;
+pub mod proxy;
 pub mod registry;
+pub mod token;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

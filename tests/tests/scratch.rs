@@ -241,7 +241,7 @@ fn bad_inputs_get_one_clear_error_and_write_nothing() {
     assert_rejected(d, &["hello", "--tag", "Bad:Name:"], &["Bad:Name:"]);
     assert_rejected(d, &["hello", "--env", "NOEQUALS"], &["NOEQUALS", "KEY=VALUE"]);
     assert_rejected(d, &["hello", "--path", "relative/x"], &["relative/x", "absolute"]);
-    assert_rejected(d, &["hello", "--from", "nonsense:thing"], &["nonsense:thing"]);
+    assert_rejected(d, &["hello", "--from", "nonsense:Bad!"], &["nonsense:Bad!"]);
 
     // A bad output transport or a missing output directory: nothing written either.
     let before = files_in(d);

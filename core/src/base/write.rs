@@ -64,7 +64,8 @@ pub fn write_base(
     for sink in sinks {
         sink.preflight()?;
     }
-    let resolved = base.resolve(&platform)?;
+    let registry = crate::registry::RegistryOptions::default();
+    let resolved = base.resolve(&platform, &registry)?;
     let format = options.format.unwrap_or(resolved.format);
     let layers = resolved.layers.into_iter().map(|l| l.for_format(format)).collect();
     let image = Image::assemble(format, platform.clone(), &resolved.config, layers, &options.annotations)?;
@@ -75,13 +76,9 @@ pub fn write_base(
         mtime: super::builtin::BASE_MTIME,
         cancel: &options.cancel,
         progress: options.progress.as_ref(),
+        registry: &registry,
     };
-    for sink in sinks {
-        if options.cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        sink.write(&image, &ctx)?;
-    }
+    crate::sink::write_all(sinks, &image, &ctx)?;
     Ok(BuildResult {
         digest: image.manifest_digest.clone(),
         config_digest: image.config_digest.clone(),

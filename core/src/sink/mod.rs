@@ -3,6 +3,7 @@
 mod archive;
 mod daemon;
 mod layout;
+mod registry;
 
 use crate::build::{Progress, ProgressFn, Stage};
 use crate::cancel::CancelToken;
@@ -22,6 +23,7 @@ use std::str::FromStr;
 /// | `oci-archive:PATH`, or a bare `PATH` | a tar that is an OCI image layout *and* a `docker load` archive |
 /// | `oci:DIR[:TAG]` | an OCI image-layout directory (created or updated) |
 /// | `docker-daemon:NAME[:TAG]` | loaded into the Docker Engine at `$DOCKER_HOST` |
+/// | `docker://REF` | pushed to a registry (`registry.example.com/team/app:1.0`) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Sink {
@@ -42,6 +44,11 @@ pub enum Sink {
         /// The name the image gets.
         reference: Reference,
     },
+    /// Pushed to a registry: blobs, then the manifest by digest, then the tag.
+    Registry {
+        /// Where to push (`registry/repository:tag`, or `@sha256:…` to check the digest).
+        reference: Reference,
+    },
 }
 
 impl Sink {
@@ -56,7 +63,7 @@ impl Sink {
         match self {
             Sink::OciArchive { path } => parent_dir(path),
             Sink::OciLayout { dir, .. } => parent_dir(dir),
-            Sink::DockerDaemon { .. } => std::env::temp_dir(),
+            Sink::DockerDaemon { .. } | Sink::Registry { .. } => std::env::temp_dir(),
         }
     }
 
@@ -93,6 +100,7 @@ impl Sink {
                 Ok(())
             }
             Sink::DockerDaemon { .. } => daemon::preflight(),
+            Sink::Registry { .. } => Ok(()),
         }
     }
 
@@ -102,8 +110,40 @@ impl Sink {
             Sink::OciArchive { path } => archive::write(path, image, ctx),
             Sink::OciLayout { dir, tag } => layout::write(dir, tag.as_deref(), image, ctx),
             Sink::DockerDaemon { reference } => daemon::write(reference, image, ctx),
+            Sink::Registry { reference } => registry::push(&[reference], image, ctx, &mut Vec::new()),
         }
     }
+}
+
+/// Write `image` to every sink, in order; pushes to one repository go together (blobs
+/// once, then the manifest by digest, then every tag), and later repositories of the same
+/// registry mount blobs from earlier ones.
+pub(crate) fn write_all(sinks: &[Sink], image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+    let mut pushed: Vec<(String, String)> = Vec::new();
+    for (i, sink) in sinks.iter().enumerate() {
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        match sink {
+            Sink::Registry { reference } => {
+                let same =
+                    |r: &Reference| r.registry() == reference.registry() && r.repository() == reference.repository();
+                if pushed.iter().any(|(reg, repo)| reg == reference.registry() && repo == reference.repository()) {
+                    continue;
+                }
+                let group: Vec<&Reference> = sinks[i..]
+                    .iter()
+                    .filter_map(|s| match s {
+                        Sink::Registry { reference } if same(reference) => Some(reference),
+                        _ => None,
+                    })
+                    .collect();
+                registry::push(&group, image, ctx, &mut pushed)?;
+            }
+            other => other.write(image, ctx)?,
+        }
+    }
+    Ok(())
 }
 
 /// What every sink gets besides the image.
@@ -114,6 +154,8 @@ pub(crate) struct WriteContext<'a> {
     pub mtime: u64,
     pub cancel: &'a CancelToken,
     pub progress: Option<&'a ProgressFn>,
+    /// How to reach registries (the registry sink).
+    pub registry: &'a crate::registry::RegistryOptions,
 }
 
 impl WriteContext<'_> {
@@ -156,6 +198,11 @@ impl FromStr for Sink {
                 }
                 Ok(Sink::OciLayout { dir: PathBuf::from(dir), tag: tag.map(str::to_string) })
             }
+            "docker" => {
+                let reference: Reference =
+                    rest.strip_prefix("//").ok_or_else(|| bad("write docker://REGISTRY/REPOSITORY[:TAG]"))?.parse()?;
+                Ok(Sink::Registry { reference })
+            }
             "docker-daemon" => {
                 let reference: Reference = rest.parse()?;
                 if reference.digest().is_some() {
@@ -166,7 +213,7 @@ impl FromStr for Sink {
             other => Err(Error::Unsupported {
                 what: format!("output transport {other:?}"),
                 hint: Some(
-                    "outputs are oci-archive:PATH (or a bare PATH), oci:DIR[:TAG] and docker-daemon:NAME[:TAG]".into(),
+                    "outputs are oci-archive:PATH (or a bare PATH), oci:DIR[:TAG], docker-daemon:NAME[:TAG] and docker://REF".into(),
                 ),
             }),
         }
@@ -185,6 +232,7 @@ impl fmt::Display for Sink {
             Sink::OciLayout { dir, tag: Some(tag) } => write!(f, "oci:{}:{tag}", dir.display()),
             Sink::OciLayout { dir, tag: None } => write!(f, "oci:{}", dir.display()),
             Sink::DockerDaemon { reference } => write!(f, "docker-daemon:{}", reference.familiar()),
+            Sink::Registry { reference } => write!(f, "docker://{reference}"),
         }
     }
 }
@@ -266,12 +314,24 @@ mod tests {
             ("oci:./layout-dir", Sink::OciLayout { dir: "./layout-dir".into(), tag: None }),
             ("oci:dir:v1", Sink::OciLayout { dir: "dir".into(), tag: Some("v1".into()) }),
             ("docker-daemon:prog:dev", Sink::DockerDaemon { reference: "prog:dev".parse().unwrap() }),
+            ("docker://reg.io:5000/a/b:1", Sink::Registry { reference: "reg.io:5000/a/b:1".parse().unwrap() }),
         ];
         for (input, want) in cases {
             assert_eq!(input.parse::<Sink>().unwrap(), want, "{input}");
         }
         assert_eq!("oci:dir:v1".parse::<Sink>().unwrap().to_string(), "oci:dir:v1");
-        for bad in ["", "oci-archive:", "oci:", "oci:dir:", "oci:dir:a b", "docker-daemon:", "docker-daemon:Bad"] {
+        assert_eq!("docker://reg.io/a:1".parse::<Sink>().unwrap().to_string(), "docker://reg.io/a:1");
+        for bad in [
+            "",
+            "oci-archive:",
+            "oci:",
+            "oci:dir:",
+            "oci:dir:a b",
+            "docker-daemon:",
+            "docker-daemon:Bad",
+            "docker:reg.io/a",
+            "docker://Bad",
+        ] {
             let err = bad.parse::<Sink>().unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{bad}: {err}");
         }

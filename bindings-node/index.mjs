@@ -1,0 +1,7 @@
+// ESM entry point: the same native binding as `require('zeroimage')`.
+import { createRequire } from 'node:module'
+
+const binding = createRequire(import.meta.url)('./index.js')
+
+export const { buildImage, runCli, VERSION } = binding
+export default binding

@@ -1,0 +1,74 @@
+# Hand-written stub of the native module (bindings-python/src/lib.rs); a test checks it with
+# `python -m mypy.stubtest zeroimage._zeroimage`.
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal, final
+
+__all__ = ["build_image", "run_cli", "BuildResult", "Progress", "__version__"]
+
+__version__: str
+
+@final
+class BuildResult:
+    """What a build produced."""
+
+    @property
+    def digest(self) -> str:
+        """The manifest digest (``sha256:…``): the image's identity."""
+    @property
+    def config_digest(self) -> str:
+        """The config digest: Docker's image ID."""
+    @property
+    def size(self) -> int:
+        """Bytes of the image as stored: manifest, config and every layer."""
+    @property
+    def platform(self) -> str:
+        """The image's platform (``linux/amd64``)."""
+    @property
+    def output(self) -> str:
+        """The first output, as a transport string (``oci-archive:hello.tar``)."""
+    @property
+    def outputs(self) -> list[str]:
+        """Every output written, as transport strings."""
+    @property
+    def tags(self) -> list[str]:
+        """The names given to the image (``docker.io/library/hello:latest``)."""
+
+@final
+class Progress:
+    """A progress event: ``current`` of ``total`` bytes done in ``stage``."""
+
+    @property
+    def stage(self) -> str:
+        """``"layer"`` (reading and compressing the program), ``"write"`` (writing an output), …"""
+    @property
+    def current(self) -> int:
+        """Bytes done so far in this stage."""
+    @property
+    def total(self) -> int | None:
+        """Bytes to do in this stage, when known."""
+
+def build_image(
+    entrypoint: str | os.PathLike[str],
+    *,
+    base: str = "scratch",
+    platform: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    tag: str | Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] | None = None,
+    user: str | None = None,
+    workdir: str | None = None,
+    path: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+    allow_dynamic: bool = False,
+    format: Literal["oci", "docker"] | None = None,
+    compression_level: int = 6,
+    source_date_epoch: int | None = None,
+    progress: Callable[[Progress], object] | None = None,
+) -> BuildResult:
+    """Build an image of the program ``entrypoint`` and write it to ``output``."""
+
+def run_cli(args: Sequence[str]) -> int:
+    """Run the zeroimage CLI with ``args`` (without the program name); return its exit code."""

@@ -157,7 +157,7 @@ fn build_image(
         allow_dynamic,
         source_date_epoch,
         format: format.map(str::parse::<Format>).transpose().map_err(|e| core(py, e))?,
-        compression: Compression { level: compression_level },
+        compression: Compression::gzip(compression_level),
         cancel: cancel.clone(),
         ..BuildOptions::default()
     };

@@ -613,17 +613,21 @@ pub fn login(
         let options = object_arg::<LoginOptions>(options, true, "{ insecure: true }")?;
         Ok((registry, username, password, options))
     })();
-    task.with("arguments", args.map(|(registry, username, password, options)| -> Run<_> {
-        let options = options.unwrap_or(LoginOptions { insecure: None, ca_cert: None, timeout: None, on_log: None });
-        let request = RegistryRequest {
-            insecure: options.insecure.unwrap_or(false),
-            ca_certs: one_or_many(options.ca_cert),
-            creds: None,
-            timeout: options.timeout,
-            on_log: options.on_log,
-        };
-        Box::new(move |_| zeroimage::registry::login(&registry, &username, &password, &request.parse()?))
-    }))
+    task.with(
+        "arguments",
+        args.map(|(registry, username, password, options)| -> Run<_> {
+            let options =
+                options.unwrap_or(LoginOptions { insecure: None, ca_cert: None, timeout: None, on_log: None });
+            let request = RegistryRequest {
+                insecure: options.insecure.unwrap_or(false),
+                ca_certs: one_or_many(options.ca_cert),
+                creds: None,
+                timeout: options.timeout,
+                on_log: options.on_log,
+            };
+            Box::new(move |_| zeroimage::registry::login(&registry, &username, &password, &request.parse()?))
+        }),
+    )
 }
 
 /// The `logout` task.
@@ -635,7 +639,10 @@ pub type LogoutTask = CoreTask<bool, bool>;
 pub fn logout(registry: Option<Unknown<'_>>) -> AsyncTask<LogoutTask> {
     let task = LogoutTask::new(|erased| erased);
     let registry = string_arg(registry, "registry");
-    task.with("arguments", registry.map(|registry| -> Run<_> { Box::new(move |_| zeroimage::registry::logout(&registry)) }))
+    task.with(
+        "arguments",
+        registry.map(|registry| -> Run<_> { Box::new(move |_| zeroimage::registry::logout(&registry)) }),
+    )
 }
 
 /// The `runCli` task.

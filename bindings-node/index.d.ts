@@ -10,11 +10,13 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
- * Build a container image of one program, like `zeroimage build`.
+ * Build a container image of one program, like `zeroimage build`; with `push`, also push it
+ * to registries (`zeroimage build --push`).
  *
  * Runs off the JavaScript thread; every option is checked by the core, so bad input rejects
- * the Promise with an `Error` whose `code` is `'invalid_input'`, `'not_found'`, `'io'`,
- * `'unsupported'`, `'cancelled'`, … and whose `message` is the CLI's error text.
+ * the Promise with an `Error` whose `code` is `'invalid_input'`, `'not_found'`, `'auth'`,
+ * `'registry'`, `'network'`, `'io'`, `'unsupported'`, `'cancelled'`, … and whose `message`
+ * is the CLI's error text.
  *
  * ```js
  * const { buildImage } = require('zeroimage')
@@ -37,9 +39,32 @@ export interface BuildImageOptions {
   platform?: string
   /**
    * Where to write the image: `PATH` or `oci-archive:PATH` (an OCI archive that `docker load`
-   * also reads), or `oci:DIR[:TAG]`; default `<program file name>.tar` in the current directory.
+   * also reads), `oci:DIR[:TAG]`, `docker-daemon:NAME[:TAG]` or `docker://REF`; default
+   * `<program file name>.tar` in the current directory, none when `push` is given.
    */
   output?: string
+  /**
+   * Push the image to a registry (`--push`): `REF` or `docker://REF`, or a list of them (the
+   * blobs go up once, then every tag). Combines with `output`.
+   */
+  push?: string | Array<string>
+  /**
+   * Allow plain HTTP and unverified TLS for registries (`--insecure`); loopback registries
+   * may always use plain HTTP.
+   */
+  insecure?: boolean
+  /** PEM file(s) of CA certificates to trust for registries (`--ca-cert`). */
+  caCert?: string | Array<string>
+  /**
+   * Registry credentials `'USER:PASSWORD'` (`--creds`); default: the ones stored by
+   * `login` / `docker login` / `podman login`, else anonymous.
+   */
+  creds?: string
+  /**
+   * Seconds a registry request may make no progress before it is abandoned (`--timeout`);
+   * default 60.
+   */
+  timeout?: number
   /** Name(s) for the image (`--tag`), e.g. `'registry.example.com/server:1.0'`. */
   tag?: string | Array<string>
   /** Environment variables, merged over the base's by name, in this order. */
@@ -73,11 +98,16 @@ export interface BuildImageOptions {
    * build goes on.
    */
   onProgress?: (event: ProgressEvent) => void
+  /**
+   * Called with each line the registry client logs: where credentials came from, mounts,
+   * uploads, retries (the CLI's `--verbose`). Never receives a secret.
+   */
+  onLog?: (line: string) => void
   /** Aborts the build: the Promise rejects with `code === 'cancelled'` and no output is left. */
   signal?: AbortSignal
 }
 
-/** What {@link buildImage} resolves to. */
+/** What {@link buildImage} and {@link writeBase} resolve to. */
 export interface BuildResult {
   /** The manifest digest (`sha256:…`): the image's identity. */
   digest: string
@@ -89,11 +119,51 @@ export interface BuildResult {
   platform: string
   /** The first output written, as a transport string (`'oci-archive:server.tar'`). */
   output: string
-  /** Every output written, as transport strings. */
+  /** Every output written, as transport strings (a push is `'docker://REF'`). */
   outputs: Array<string>
   /** The names given to the image. */
   tags: Array<string>
+  /**
+   * `REF@sha256:…` for each `push` target, in order (what the CLI prints); empty without
+   * `push`.
+   */
+  pushed: Array<string>
 }
+
+/**
+ * Log in to a registry, like `zeroimage login` (and `docker login`): check the credentials
+ * against the registry, then store them in the credential helper Docker's `config.json` names
+ * for it (`credHelpers`, `credsStore`), else in its `auths` (`$DOCKER_CONFIG/config.json`,
+ * default `~/.docker/config.json`). Resolves to where they were stored, e.g.
+ * `'/home/me/.docker/config.json (auths)'`.
+ *
+ * Wrong credentials reject with `code === 'auth'` and store nothing.
+ */
+export declare function login(registry: string, username: string, password: string, options?: LoginOptions): Promise<string>
+
+/** Options of {@link login}. */
+export interface LoginOptions {
+  /**
+   * Allow plain HTTP and unverified TLS (`--insecure`); loopback registries may always use
+   * plain HTTP.
+   */
+  insecure?: boolean
+  /** PEM file(s) of CA certificates to trust (`--ca-cert`). */
+  caCert?: string | Array<string>
+  /** Seconds a request may make no progress before it is abandoned; default 60. */
+  timeout?: number
+  /**
+   * Called with each line the registry client logs (the CLI's `--verbose`); never receives
+   * a secret.
+   */
+  onLog?: (line: string) => void
+}
+
+/**
+ * Log out of a registry, like `zeroimage logout`: erase its stored credentials (from its
+ * credential helper and from `auths`). Resolves to whether there were any.
+ */
+export declare function logout(registry: string): Promise<boolean>
 
 /** What a build is doing: `current` of `total` bytes done in `stage`. */
 export interface ProgressEvent {
@@ -119,3 +189,36 @@ export declare function runCli(argv: string[], signal?: AbortSignal): Promise<nu
 
 /** The version of zeroimage (the Rust workspace version, equal to the npm package's). */
 export declare const VERSION: string
+
+/**
+ * Write a base image on its own, like `zeroimage base`: e.g. `builtin:static` as an archive
+ * for `docker load` or a Dockerfile's `FROM`. Resolves to the same result as
+ * {@link buildImage} (with `pushed` empty).
+ */
+export declare function writeBase(options: WriteBaseOptions): Promise<BuildResult>
+
+/** Options of {@link writeBase}, as `zeroimage base` takes them. */
+export interface WriteBaseOptions {
+  /** The base to write (`BASE`), e.g. `'builtin:static'`. */
+  base: string
+  /**
+   * Where to write it: `PATH` or `oci-archive:PATH`, or `oci:DIR[:TAG]`; default
+   * `<builtin name>.tar` for a built-in base.
+   */
+  output?: string
+  /** Name(s) for the image (`--tag`); default `zeroimage-builtin-<name>:<zeroimage version>`. */
+  tag?: string | Array<string>
+  /**
+   * Platform `os/arch[/variant]` the config declares; default `linux/<this machine's
+   * architecture>`.
+   */
+  platform?: string
+  /** Manifest and config media types: `'oci'` (default) or `'docker'`. */
+  format?: 'oci' | 'docker' | string
+  /** Manifest annotations. */
+  annotations?: Record<string, string>
+  /** Called with a {@link ProgressEvent} as the outputs are written. */
+  onProgress?: (event: ProgressEvent) => void
+  /** Aborts the write: the Promise rejects with `code === 'cancelled'` and no output is left. */
+  signal?: AbortSignal
+}

@@ -836,5 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.buildImage = nativeBinding.buildImage
+module.exports.login = nativeBinding.login
+module.exports.logout = nativeBinding.logout
 module.exports.runCli = nativeBinding.runCli
 module.exports.VERSION = nativeBinding.VERSION
+module.exports.writeBase = nativeBinding.writeBase

@@ -43,12 +43,14 @@ describe('buildImage', () => {
       'output',
       'outputs',
       'platform',
+      'pushed',
       'size',
       'tags',
     ])
     assert.equal(result.output, `oci-archive:${output}`)
     assert.deepEqual(result.outputs, [result.output])
     assert.deepEqual(result.tags, ['registry.example.com/server:1.0'])
+    assert.deepEqual(result.pushed, [])
     assert.equal(result.platform, 'linux/amd64')
 
     const image = inspectArchive(output)

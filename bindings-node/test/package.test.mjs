@@ -19,6 +19,10 @@ test('CommonJS require and ESM import give the same binding', async () => {
   assert.equal(typeof cjs.runCli, 'function')
   assert.equal(zeroimage.buildImage, cjs.buildImage)
   assert.equal(zeroimage.runCli, cjs.runCli)
+  // ESM names every function the CommonJS module exports.
+  const functions = Object.keys(cjs).filter((name) => typeof cjs[name] === 'function').sort()
+  assert.deepEqual(functions, ['buildImage', 'login', 'logout', 'runCli', 'writeBase'])
+  for (const name of functions) assert.equal(zeroimage[name], cjs[name], `ESM export ${name}`)
   assert.equal(zeroimageDefault.buildImage, cjs.buildImage)
   // From a plain .cjs and .mjs file outside the test runner too.
   const dir = tempDir()
@@ -118,7 +122,7 @@ test('index.d.ts type-checks a usage file, and rejects a wrong one (tsc --strict
   const tsc = path.join(PACKAGE_DIR, 'node_modules', 'typescript', 'bin', 'tsc')
   assert.ok(fs.existsSync(tsc), 'typescript is a devDependency: run npm install in bindings-node')
   const dir = tempDir('zeroimage-tsc-')
-  const good = `import { buildImage, runCli, VERSION, type BuildImageOptions, type BuildResult, type ProgressEvent } from 'zeroimage'
+  const good = `import { buildImage, login, logout, runCli, writeBase, VERSION, type BuildImageOptions, type BuildResult, type LoginOptions, type ProgressEvent, type WriteBaseOptions } from 'zeroimage'
 const controller = new AbortController()
 const options: BuildImageOptions = {
   entrypoint: './dist/server', base: 'scratch', platform: 'linux/arm64', output: 'server.tar',
@@ -126,20 +130,37 @@ const options: BuildImageOptions = {
   user: '65532', workdir: '/srv', path: '/app/server', labels: {}, annotations: {}, allowDynamic: false,
   format: 'oci', compressionLevel: 9, signal: controller.signal,
   onProgress: (event: ProgressEvent) => { const s: 'layer' | 'write' = event.stage; void s; void event.total },
+  push: ['localhost:5000/server:1.0', 'docker://localhost:5000/server:latest'], insecure: true,
+  caCert: '/etc/ssl/private-ca.pem', creds: 'me:secret', timeout: 30, onLog: (line: string) => { void line.length },
+}
+const loginOptions: LoginOptions = { insecure: false, caCert: ['/etc/ssl/a.pem'], timeout: 10 }
+const baseOptions: WriteBaseOptions = {
+  base: 'builtin:static', output: 'static.tar', tag: 'static:1', platform: 'linux/arm64', format: 'docker',
+  annotations: { a: 'b' },
 }
 export async function main(): Promise<string> {
   const result: BuildResult = await buildImage(options)
+  const pushed: string[] = result.pushed
+  const source: string = await login('localhost:5000', 'me', 'secret', loginOptions)
+  const erased: boolean = await logout('localhost:5000')
+  const base: BuildResult = await writeBase(baseOptions)
   const code: number = await runCli(['--help'])
   const size: number = result.size
-  return result.digest + result.configDigest + result.platform + result.output + result.outputs.join() + result.tags.join() + code + size + VERSION
+  return result.digest + result.configDigest + result.platform + result.output + result.outputs.join() + result.tags.join() + code + size + VERSION + pushed.join() + source + erased + base.digest
 }
 `
-  const bad = `import { buildImage } from 'zeroimage'
+  const bad = `import { buildImage, login, logout, writeBase } from 'zeroimage'
 export const a = buildImage({ output: 'x.tar' })
 export const b = buildImage({ entrypoint: './x', tag: 1 })
 export async function c(): Promise<string> {
   return (await buildImage({ entrypoint: './x' })).size
 }
+export const d = buildImage({ entrypoint: './x', push: 5 })
+export const e = login('localhost:5000', 'me')
+export async function f(): Promise<string> {
+  return await logout('localhost:5000')
+}
+export const g = writeBase({ output: 'x.tar' })
 `
   fs.mkdirSync(path.join(dir, 'node_modules'))
   fs.symlinkSync(PACKAGE_DIR, path.join(dir, 'node_modules', 'zeroimage'))
@@ -154,4 +175,5 @@ export async function c(): Promise<string> {
   assert.match(ko.stdout, /bad\.ts\(2,\d+\): error TS2345/)
   assert.match(ko.stdout, /bad\.ts\(3,/)
   assert.match(ko.stdout, /bad\.ts\(5,/)
+  for (const line of [7, 8, 10, 12]) assert.match(ko.stdout, new RegExp(`bad\\.ts\\(${line},`))
 })

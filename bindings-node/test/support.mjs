@@ -247,3 +247,47 @@ export function jsSnippets(file) {
   const text = fs.readFileSync(file, 'utf8')
   return [...text.matchAll(/^```(?:js|javascript|mjs|cjs)\n([\s\S]*?)^```/gm)].map((m) => m[1])
 }
+
+/** The test bed's binary (`cargo build -p zeroimage-tests`; scripts/test.sh builds it). */
+export function testbed() {
+  const target = process.env.CARGO_TARGET_DIR || path.join(REPO_DIR, 'target')
+  const bin = process.env.ZEROIMAGE_TESTBED || path.join(target, 'debug', 'zeroimage-testbed')
+  assert.ok(fs.existsSync(bin), `${bin} is missing: run cargo build -p zeroimage-tests (bindings-node/scripts/test.sh does)`)
+  return bin
+}
+
+/**
+ * A private registry from the test bed (`zeroimage-testbed registry [--auth U:P] [--tls]`):
+ * `info` is its JSON line (`addr`, `ca_cert`, `flags` for skopeo, `log`, …); `stop()` closes
+ * its stdin, which stops exactly that registry and removes its files.
+ */
+export async function startRegistry(...args) {
+  requireTool('docker-registry')
+  const child = spawn(testbed(), ['registry', ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+  process.once('exit', () => child.exitCode === null && child.kill('SIGKILL'))
+  const line = await new Promise((resolve, reject) => {
+    let buffered = ''
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk
+      const end = buffered.indexOf('\n')
+      if (end !== -1) resolve(buffered.slice(0, end))
+    })
+    child.once('exit', (code) => reject(new Error(`zeroimage-testbed registry exited with ${code}`)))
+  })
+  const stop = async () => {
+    if (child.exitCode !== null) return
+    const done = new Promise((resolve) => child.once('exit', resolve))
+    child.stdin.end()
+    await done
+  }
+  return { info: JSON.parse(line), stop }
+}
+
+/** `skopeo inspect [--raw] FLAGS… docker://REF`: the image facts, or with `raw` the manifest bytes. */
+export function skopeoInspect(ref, flags = [], { raw = false } = {}) {
+  requireTool('skopeo')
+  const args = ['inspect', ...(raw ? ['--raw'] : []), ...flags, `docker://${ref}`]
+  const out = spawnSync('skopeo', args, { timeout: 60_000 })
+  assert.equal(out.status, 0, `skopeo ${args.join(' ')}: ${out.stderr}`)
+  return raw ? out.stdout : JSON.parse(out.stdout.toString('utf8'))
+}

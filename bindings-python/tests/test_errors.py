@@ -71,12 +71,17 @@ CASES: list[tuple[str, dict[str, Any], list[str], type[zeroimage.ZeroImageError]
     ),
     (
         "unreachable registry",
-        {"push": "127.0.0.1:1/x:1", "output": "out.tar"},
-        ["--push", "127.0.0.1:1/x:1", "-o", "out.tar"],
+        {"push": "127.0.0.1:1/x:1"},
+        ["--push", "127.0.0.1:1/x:1"],
         zeroimage.NetworkError,
     ),
     ("bad creds", {"creds": "nopassword"}, ["--creds", "nopassword"], zeroimage.InvalidInputError),
-    ("missing ca cert", {"push": "127.0.0.1:1/x:1", "ca_cert": "nope.pem"}, ["--push", "127.0.0.1:1/x:1", "--ca-cert", "nope.pem"], zeroimage.IoError),
+    (
+        "missing ca cert",
+        {"push": "127.0.0.1:1/x:1", "ca_cert": "nope.pem"},
+        ["--push", "127.0.0.1:1/x:1", "--ca-cert", "nope.pem"],
+        zeroimage.IoError,
+    ),
 ]
 
 

@@ -101,14 +101,20 @@ def test_readme_snippet_runs(
 ) -> None:
     def run(code: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, cwd=workdir, stdin=subprocess.DEVNULL
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
         )
 
     if "push=" in code or ".login(" in code:
         with start_registry(binaries, "--auth", README_USER) as registry:
             proc = run(code.replace(README_REGISTRY, registry["addr"]))
             if proc.returncode == 0 and "push=" in code:
-                assert f"{registry['addr']}/" in proc.stdout, proc.stdout  # result.pushed was printed
+                # print(result.pushed): REF@DIGEST at the test registry
+                pushed = f"['{registry['addr']}/me/hello@sha256:"
+                assert any(line.startswith(pushed) for line in proc.stdout.splitlines()), proc.stdout
     else:
         proc = run(code)
     assert proc.returncode == 0, f"{readme}:{line}\n{code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"

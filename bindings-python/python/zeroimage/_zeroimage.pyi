@@ -4,7 +4,16 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, final
 
-__all__ = ["build_image", "write_base", "login", "logout", "run_cli", "BuildResult", "Progress", "__version__"]
+__all__ = [
+    "build_image",
+    "write_base",
+    "login",
+    "logout",
+    "run_cli",
+    "BuildResult",
+    "Progress",
+    "__version__",
+]
 
 __version__: str
 

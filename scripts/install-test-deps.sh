@@ -15,6 +15,7 @@
 #   gcc libc6-dev binutils             the static test program (gcc -static), readelf
 #   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   the same program for arm64
 #   jq pigz tar gzip                   shell-side helpers and the benchmark's baseline
+#   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
 set -eu
 
 PACKAGES="
@@ -26,6 +27,7 @@ openssl ca-certificates curl
 gcc libc6-dev binutils
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 jq pigz tar gzip
+zstd time
 "
 
 missing=""

@@ -292,7 +292,7 @@ fn build(request: Request, cancel: &CancelToken) -> zeroimage::Result<zeroimage:
         allow_dynamic: request.allow_dynamic,
         format: request.format.as_deref().map(str::parse::<Format>).transpose()?,
         compression: match request.compression_level {
-            Some(level) => Compression { level },
+            Some(level) => Compression::gzip(level),
             None => Compression::default(),
         },
         source_date_epoch: request

@@ -202,7 +202,7 @@ fn build_image(
         allow_dynamic,
         source_date_epoch,
         format: format.map(str::parse::<Format>).transpose().map_err(|e| core(py, e))?,
-        compression: Compression { level: compression_level },
+        compression: Compression::gzip(compression_level),
         cancel: cancel.clone(),
         registry: RegistryOptions { insecure, ca_certs, credentials, timeout, log, ..RegistryOptions::default() },
         ..BuildOptions::default()

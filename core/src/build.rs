@@ -222,8 +222,12 @@ pub fn build_image(
     };
     let size = meta.len();
     let tar_path = path_in_image.trim_start_matches('/').to_string();
-    let layer =
-        write_layer(&sinks[0].scratch_dir(), format.gzip_layer_media_type(), &options.compression, epoch, |tar| {
+    let layer = write_layer(
+        &sinks[0].scratch_dir(),
+        options.compression.media_type(format),
+        &options.compression,
+        epoch,
+        |tar| {
             let root = Owner { uid: 0, gid: 0, mode: 0o755 };
             let parts: Vec<&str> = tar_path.split('/').collect();
             for i in 1..parts.len() {
@@ -234,7 +238,8 @@ pub fn build_image(
             file.seek(SeekFrom::Start(0)).map_err(|e| Error::io("read", entrypoint, e))?;
             report(Stage::Layer, 0, size);
             tar.file(&tar_path, root, size, &mut file, entrypoint, &options.cancel, |n| report(Stage::Layer, n, size))
-        })?;
+        },
+    )?;
 
     // The config and manifest.
     let mut config = resolved.config;
@@ -369,14 +374,7 @@ fn check_options(options: &BuildOptions) -> Result<()> {
             });
         }
     }
-    if options.compression.level > 9 {
-        return Err(Error::InvalidOption {
-            option: "compression-level",
-            value: options.compression.level.to_string(),
-            reason: "expected 0 to 9".into(),
-        });
-    }
-    Ok(())
+    options.compression.validate()
 }
 
 /// `<program name>:latest`, lowercased, when that is a valid image name.

@@ -212,6 +212,13 @@ impl Error {
             Error::PlatformNotFound { .. } => Some(
                 "pass --platform with one of the platforms the base offers, and a program built for it".to_string(),
             ),
+            Error::CredentialHelper { helper, .. } => {
+                Some(format!("install {helper}, or remove it from credsStore/credHelpers in your Docker config.json"))
+            }
+            Error::Network { source, .. } if source.to_string().contains("certificate") => Some(
+                "trust the registry's CA with --ca-cert FILE (or SSL_CERT_FILE), or use --insecure for a test registry"
+                    .into(),
+            ),
             Error::DaemonUnavailable { .. } => {
                 Some("start Docker, or point DOCKER_HOST at its socket (unix:///path) or port (tcp://host:port)".into())
             }

@@ -4,7 +4,6 @@
 use crate::cancel::CancelToken;
 use crate::digest::{HashReader, HashWriter};
 use crate::error::{Error, Result};
-use flate2::{Compression as Level, GzBuilder};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::Path;
@@ -19,18 +18,7 @@ pub const MEDIA_TYPE_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.roo
 /// Size of the buffers bytes stream through.
 pub(crate) const BUFFER_SIZE: usize = 1 << 20;
 
-/// How new layers are compressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Compression {
-    /// gzip level, 0–9 (default 6, as `gzip` and Docker use).
-    pub level: u32,
-}
-
-impl Default for Compression {
-    fn default() -> Self {
-        Compression { level: 6 }
-    }
-}
+pub use crate::compress::{Algorithm, Compression};
 
 /// A layer of an image: its descriptor, its uncompressed digest, and where its bytes are.
 ///
@@ -312,7 +300,8 @@ impl<W: Write> TarWriter<W> {
 }
 
 /// Write a new layer into a temporary file in `dir`, in one pass: the entries `fill` writes
-/// are tarred, hashed (diff_id), gzip-compressed and hashed again (digest) as they stream.
+/// are tarred, hashed (diff_id), compressed (in parallel, see [`crate::compress`]) and hashed
+/// again (digest) as they stream.
 pub(crate) fn write_layer(
     dir: &Path,
     media_type: &str,
@@ -358,7 +347,7 @@ pub(crate) fn memory_layer(
     })
 }
 
-/// tar → sha256 (diff_id) → gzip → sha256 (digest) → `out`; returns `out`, the diff_id, the
+/// tar → sha256 (diff_id) → compression (see [`crate::compress`]) → sha256 (digest) → `out`; returns `out`, the diff_id, the
 /// digest and the compressed size.
 fn encode_layer<W: Write>(
     out: W,
@@ -368,15 +357,15 @@ fn encode_layer<W: Write>(
     write_err: impl Fn(io::Error) -> Error,
 ) -> Result<(W, String, String, u64)> {
     let blob = HashWriter::new(out);
-    let gzip = GzBuilder::new().operating_system(255).write(blob, Level::new(compression.level));
-    let mut diff = HashWriter::new(gzip);
+    let encoder = compression.encoder(blob).map_err(&write_err)?;
+    let mut diff = HashWriter::new(encoder);
     {
         let mut tar = TarWriter::new(&mut diff as &mut dyn Write, mtime);
         fill(&mut tar)?;
         tar.finish().map_err(&write_err)?;
     }
-    let (gzip, diff_id, _) = diff.finish();
-    let blob = gzip.finish().map_err(&write_err)?;
+    let (encoder, diff_id, _) = diff.finish();
+    let blob = encoder.finish().map_err(&write_err)?;
     let (out, digest, size) = blob.finish();
     Ok((out, diff_id, digest, size))
 }
@@ -425,6 +414,33 @@ mod tests {
             })
             .collect();
         assert_eq!(entries, vec![("app/".into(), 0o755, 7), ("app/x".into(), 0o755, 7)]);
+    }
+
+    #[test]
+    fn every_algorithm_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::new();
+        let data = b"\x7fELF some program".repeat(50_000);
+        for compression in [Compression::none(), Compression::zstd(3), Compression::gzip(1).with_jobs(2)] {
+            let layer = write_layer(dir.path(), "t", &compression, 0, |tar| {
+                tar.file("x", owner(), data.len() as u64, &mut &data[..], Path::new("x"), &cancel, |_| {})
+            })
+            .unwrap();
+            let mut blob = Vec::new();
+            layer.open().unwrap().read_to_end(&mut blob).unwrap();
+            assert_eq!(crate::digest::sha256_digest(&blob), layer.digest);
+            let tar_bytes = match compression.algorithm {
+                Algorithm::None => blob.clone(),
+                Algorithm::Zstd => zstd::decode_all(&blob[..]).unwrap(),
+                _ => {
+                    let mut out = Vec::new();
+                    GzDecoder::new(&blob[..]).read_to_end(&mut out).unwrap();
+                    out
+                }
+            };
+            assert_eq!(crate::digest::sha256_digest(&tar_bytes), layer.diff_id, "{compression:?}");
+            assert_eq!(tar_bytes.len(), 512 + data.len().next_multiple_of(512) + 1024);
+        }
     }
 
     #[test]

@@ -533,3 +533,37 @@ fn login_to_a_bearer_registry_checks_a_token() {
     );
     out.assert_success("push after login (Bearer)");
 }
+
+#[test]
+fn ssl_cert_file_trusts_a_private_ca_like_ca_cert() {
+    let registry = RegistryOptions::default().auth(USER, PASSWORD).tls().start();
+    let home = Home::new();
+    let hello = home.hello();
+    let ca = registry.ca_cert().unwrap();
+    let push = |ssl_cert_file: Option<&Path>| -> Output {
+        let mut cmd = home.zeroimage();
+        cmd.env_remove("SSL_CERT_FILE");
+        if let Some(file) = ssl_cert_file {
+            cmd.env("SSL_CERT_FILE", file);
+        }
+        exec(
+            cmd.arg("build")
+                .arg(&hello)
+                .args(["--creds", &format!("{USER}:{PASSWORD}")])
+                .args(["--push", &registry.image("ssl/hello:1")]),
+        )
+    };
+    zeroimage_tests::zeroimage_bin(); // built before the clock starts
+    let started = std::time::Instant::now();
+    let refused = push(None);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "an untrusted certificate is not retried");
+    assert!(refused.stderr_text().contains("--ca-cert"), "{}", refused.stderr_text());
+    assert_eq!(refused.status.code(), Some(1), "an unknown CA is refused: {}", refused.stdout_text());
+    let out = push(Some(ca));
+    out.assert_success("push trusting $SSL_CERT_FILE");
+    let digest = digest_of(&pushed_lines(&out)[0]);
+    let flags = registry.flags();
+    let inspect =
+        zeroimage_tests::oci::skopeo_inspect_with(&flags, &format!("docker://{}", registry.image("ssl/hello:1")));
+    assert_eq!(inspect["Digest"].as_str(), Some(digest.as_str()));
+}

@@ -195,7 +195,7 @@ impl Builtin {
     /// The base's one layer, generated in memory (a few hundred KiB).
     pub(crate) fn layer(self) -> Result<Layer> {
         let name = format!("{self} layer");
-        let compression = Compression { level: BASE_GZIP_LEVEL };
+        let compression = Compression::gzip(BASE_GZIP_LEVEL);
         memory_layer(&name, MEDIA_TYPE_OCI_LAYER_GZIP, &compression, BASE_MTIME, |tar| {
             let err = |e| Error::io("generate layer", &name, e);
             for entry in entries() {

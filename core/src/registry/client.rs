@@ -86,9 +86,20 @@ impl Client {
         if options.insecure {
             tls = tls.disable_verification(true);
         }
-        if !options.ca_certs.is_empty() {
+        // `--ca-cert` files, else `$SSL_CERT_FILE` (as OpenSSL and Go honour it), else the
+        // built-in Mozilla roots.
+        let ca_certs = if options.ca_certs.is_empty() {
+            std::env::var_os("SSL_CERT_FILE")
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+                .into_iter()
+                .collect()
+        } else {
+            options.ca_certs.clone()
+        };
+        if !ca_certs.is_empty() {
             let mut certs = Vec::new();
-            for path in &options.ca_certs {
+            for path in &ca_certs {
                 let pem = std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
                 let before = certs.len();
                 for item in ureq::tls::parse_pem(&pem) {

@@ -135,10 +135,27 @@ impl Blob<'_> {
 /// Whether a failed request is worth another try.
 fn transient(error: &Error) -> bool {
     match error {
-        Error::Network { .. } => true,
+        // A certificate the client does not trust stays untrusted: fail at once.
+        Error::Network { source, .. } => !is_tls_error(source.as_ref()),
         Error::Registry { status, .. } => matches!(status, 408 | 429 | 500..=599),
         _ => false,
     }
+}
+
+fn is_tls_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(ureq_error) = e.downcast_ref::<ureq::Error>() {
+            match ureq_error {
+                ureq::Error::Tls(_) | ureq::Error::Rustls(_) => return true,
+                // rustls reports certificate and handshake failures as InvalidData I/O errors.
+                ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => return true,
+                _ => {}
+            }
+        }
+        current = e.source();
+    }
+    false
 }
 
 fn backoff(failures: u32) -> Duration {

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Benchmark: zeroimage against the tools users would pick instead, on programs that compress
+# like real binaries. Prints one table; `--record` also writes it to bench/RESULTS.md.
+#
+#   bench/run.sh                 64 MiB, 512 MiB and 0.75 MiB programs, 5 interleaved runs
+#   bench/run.sh --quick         a small input, 1 run, only the tools present: proves it works
+#   bench/run.sh --runs 7 --record
+#   bench/run.sh --sizes "64"    only these program sizes (MiB), besides the 0.75 MiB one
+#   bench/run.sh --no-install    do not apt-get / npm install missing peers
+#
+# Environment: BENCH_DIR (work directory, default ${TMPDIR:-/tmp}/zeroimage-bench),
+# ZEROIMAGE (a zeroimage binary; default: cargo build --release here).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+quick=0 runs=5 record=0 install=1 sizes_arg=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1; runs=1 ;;
+    --runs) runs="$2"; shift ;;
+    --sizes) sizes_arg="$2"; shift ;;
+    --record) record=1 ;;
+    --no-install) install=0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+work="${BENCH_DIR:-${TMPDIR:-/tmp}/zeroimage-bench}"
+mkdir -p "$work"
+say() { echo "bench: $*" >&2; }
+
+# --- peers -----------------------------------------------------------------------------
+if [ "$install" = 1 ] && [ "$quick" = 0 ]; then
+  missing=()
+  for pair in umoci:umoci skopeo:skopeo pigz:pigz zstd:zstd buildah:buildah gcc:gcc /usr/bin/time:time; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+    say "installing ${missing[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq || true
+    for pkg in "${missing[@]}"; do
+      $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null || say "could not install $pkg"
+    done
+  fi
+  if [ ! -x "$work/node_modules/.bin/containerify" ] && command -v npm >/dev/null; then
+    say "installing containerify from npm"
+    (cd "$work" && timeout 120 npm install --no-audit --no-fund --silent containerify >/dev/null 2>&1) \
+      || say "containerify not installable; skipped"
+  fi
+fi
+for tool in tar gzip sha256sum gcc python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 1; }
+done
+
+# --- zeroimage -------------------------------------------------------------------------
+if [ -z "${ZEROIMAGE:-}" ]; then
+  say "building zeroimage (release)"
+  cargo build --release --quiet -p zeroimage --manifest-path "$root/Cargo.toml"
+  ZEROIMAGE="$(cargo metadata --format-version 1 --no-deps --manifest-path "$root/Cargo.toml" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/zeroimage"
+fi
+"$ZEROIMAGE" --version >/dev/null
+
+# --- inputs ----------------------------------------------------------------------------
+# hello: a static C program (0.75 MiB, the common small service); progN: hello followed by the
+# ELF files of /usr/bin and /usr/lib in sorted order, cut to N MiB (compresses ~2.6x with gzip -6).
+cd "$work"
+if [ ! -x hello ]; then
+  printf '#include <stdio.h>\nint main(void) { puts("hello from zeroimage"); return 0; }\n' > hello.c
+  gcc -static -O2 -o hello hello.c
+fi
+if [ -n "$sizes_arg" ]; then read -r -a sizes <<< "$sizes_arg"
+elif [ "$quick" = 1 ]; then sizes=(8); else sizes=(64 512); fi
+for mib in "${sizes[@]}"; do
+  [ -x "prog$mib" ] && [ "$(stat -c %s "prog$mib")" = $((mib << 20)) ] || {
+    say "making prog$mib"
+    python3 "$here/mkinput.py" hello $((mib << 20)) "prog$mib"
+  }
+done
+
+# --- cases -----------------------------------------------------------------------------
+cases="$work/cases.tsv"
+: > "$cases"
+add() { # name label input reference prep cmd size-kind size-arg
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$cases"
+}
+has() { command -v "$1" >/dev/null; }
+umoci_cmd() { # program → an OCI archive, the way a umoci user would
+  echo "umoci init --layout u-$1 && umoci new --image u-$1:latest && umoci insert --image u-$1:latest $1 /$1 && umoci config --image u-$1:latest --config.entrypoint /$1 && skopeo copy -q oci:u-$1:latest oci-archive:u-$1.tar"
+}
+buildah_cmd() {
+  local b="buildah --root $work/buildah-root --runroot $work/buildah-run --storage-driver vfs"
+  echo "c=\$($b from scratch) && $b copy \$c $1 /$1 && $b config --entrypoint '[\"/$1\"]' \$c && $b commit -q --disable-compression=false \$c oci-archive:b-$1.tar && $b rm \$c >/dev/null"
+}
+# containerify needs its base from a registry: a private docker-registry on loopback serving a
+# 1-file base image (a tiny static program), stopped by PID on exit.
+containerify=""
+if [ -x "$work/node_modules/.bin/containerify" ] && has docker-registry && has skopeo; then
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  rm -rf "$work/registry" && mkdir -p "$work/registry" "$work/capp"
+  printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "127.0.0.1:%s"}\n' \
+    "$work/registry/data" "$port" > "$work/registry/config.yml"
+  docker-registry serve "$work/registry/config.yml" > "$work/registry/log" 2>&1 &
+  registry_pid=$!
+  trap 'kill "$registry_pid" 2>/dev/null || true' EXIT
+  printf 'void _start(void) { __asm__ volatile ("mov $60, %%eax\\n xor %%edi, %%edi\\n syscall"); }\n' > tiny.c
+  gcc -static -nostdlib -O2 -o tiny tiny.c
+  "$ZEROIMAGE" build tiny -o tiny.tar -q >/dev/null
+  for _ in $(seq 50); do
+    skopeo copy -q --dest-tls-verify=false oci-archive:tiny.tar "docker://127.0.0.1:$port/base:1" 2>/dev/null && break
+    sleep 0.1
+  done
+  echo '{"name": "bench", "version": "1.0.0"}' > "$work/capp/package.json"
+  containerify="$work/node_modules/.bin/containerify --fromRegistry http://127.0.0.1:$port/v2/ --fromImage base:1 --toImage out:1 --folder $work/capp --layerCacheFolder $work/ccache"
+fi
+
+for prog in "${sizes[@]/#/prog}" hello; do
+  case "$prog" in hello) input="hello (0.73 MiB static)" ;; *) input="${prog#prog} MiB" ;; esac
+  ref="pipeline-$prog"
+  add "$ref" 'tar -c | gzip -6 | sha256sum' "$input" "$ref" "" \
+    "tar -c $prog | gzip -6 | sha256sum" cmd "tar -c $prog | gzip -6 | wc -c"
+  add "zeroimage-$prog" "zeroimage build" "$input" "$ref" "rm -f z-$prog.tar" \
+    "$ZEROIMAGE build $prog -o z-$prog.tar -q" archive "z-$prog.tar"
+  if [ "$prog" != hello ] || [ "$quick" = 1 ]; then
+    add "zeroimage-l1-$prog" "zeroimage build --compression-level 1" "$input" "$ref" "rm -f z1-$prog.tar" \
+      "$ZEROIMAGE build $prog -o z1-$prog.tar -q --compression-level 1" archive "z1-$prog.tar"
+    add "zeroimage-j1-$prog" "zeroimage build --jobs 1" "$input" "$ref" "rm -f zj-$prog.tar" \
+      "$ZEROIMAGE build $prog -o zj-$prog.tar -q --jobs 1" archive "zj-$prog.tar"
+  fi
+  has pigz && add "pigz-$prog" 'tar -c | pigz -6 -p2 | sha256sum' "$input" "$ref" "" \
+    "tar -c $prog | pigz -6 -p2 | sha256sum" cmd "tar -c $prog | pigz -6 -p2 | wc -c"
+  has umoci && has skopeo && add "umoci-$prog" "umoci + skopeo" "$input" "$ref" "rm -rf u-$prog u-$prog.tar" \
+    "$(umoci_cmd "$prog")" archive "u-$prog.tar"
+  if [ -n "$containerify" ] && [ "$prog" != prog512 ]; then
+    ln -f "$prog" "capp/$prog"
+    add "containerify-$prog" "containerify" "$input" "$ref" "rm -f c-$prog.tar" \
+      "$containerify --customContent $prog,/$prog --entrypoint /$prog --toTar c-$prog.tar" archive "c-$prog.tar"
+  fi
+  if has buildah && [ "$prog" != prog512 ]; then
+    add "buildah-$prog" "buildah (gzip)" "$input" "$ref" "rm -f b-$prog.tar" "$(buildah_cmd "$prog")" \
+      archive "b-$prog.tar"
+  fi
+done
+
+say "running $(wc -l < "$cases") cases x $runs runs in $work (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+md=()
+[ "$record" = 1 ] && md=(--markdown "$work/table.md")
+python3 "$here/bench.py" --cases "$cases" --workdir "$work" --runs "$runs" "${md[@]}"
+if [ "$record" = 1 ]; then
+  {
+    echo "# Benchmark results"
+    echo
+    echo "Produced by \`bench/run.sh --record\` (zeroimage $("$ZEROIMAGE" --version | cut -d' ' -f2)," \
+      "release build). Programs: see bench/mkinput.py. \"wall / pipeline\" compares with" \
+      "\`tar -c PROG | gzip -6 | sha256sum\` on the same program; \"size / gzip -6\" compares the" \
+      "layer blob with that pipeline's gzip output."
+    echo
+    cat "$work/table.md"
+  } > "$here/RESULTS.md"
+  say "wrote $here/RESULTS.md"
+fi

@@ -18,8 +18,8 @@ use std::thread;
 use std::time::Duration;
 use zeroimage::registry::Logger;
 use zeroimage::{
-    Base, BaseOptions, BuildOptions, CancelToken, Compression, Credentials, Error, Format, Platform, Reference,
-    RegistryOptions, Sink,
+    Base, BaseOptions, BuildOptions, CancelToken, Compression, CompressionAlgorithm, Credentials, Error, Format,
+    Platform, Reference, RegistryOptions, Sink,
 };
 
 /// How often a thread waiting for a build wakes up to let Python handle signals (Ctrl-C).
@@ -114,7 +114,9 @@ impl Progress {
 /// - tag: one name or a list of names for the image.
 /// - env, labels, annotations: mappings of str to str. args: the image's Cmd.
 /// - user, workdir, path (of the program in the image), allow_dynamic, format (`"oci"` or
-///   `"docker"`), compression_level (0-9), source_date_epoch (default `$SOURCE_DATE_EPOCH`, else 0).
+///   `"docker"`), source_date_epoch (default `$SOURCE_DATE_EPOCH`, else 0).
+/// - compression (`"gzip"`, `"zstd"` or `"none"`), compression_level (gzip 0-9, default 6;
+///   zstd 1-19, default 3), jobs (threads to compress with; default: the number of cores).
 /// - progress: called with a `Progress` as the build advances; if it (or `log`) raises, the
 ///   build stops, nothing is written, and the exception propagates.
 ///
@@ -124,7 +126,8 @@ impl Progress {
 #[pyo3(signature = (
     entrypoint, *, base = "scratch", platform = None, output = None, push = None, tag = None,
     env = None, args = None, user = None, workdir = None, path = None, labels = None,
-    annotations = None, allow_dynamic = false, format = None, compression_level = 6,
+    annotations = None, allow_dynamic = false, format = None, compression = "gzip",
+    compression_level = None, jobs = None,
     source_date_epoch = None, insecure = false, ca_cert = None, creds = None, timeout = None,
     log = None, progress = None,
 ))]
@@ -146,7 +149,9 @@ fn build_image(
     annotations: Option<&Bound<'_, PyAny>>,
     allow_dynamic: bool,
     format: Option<&str>,
-    compression_level: u32,
+    compression: &str,
+    compression_level: Option<u32>,
+    jobs: Option<u32>,
     source_date_epoch: Option<u64>,
     insecure: bool,
     ca_cert: Option<&Bound<'_, PyAny>>,
@@ -169,6 +174,7 @@ fn build_image(
     let core = |py: Python<'_>, e: Error| to_pyerr(py, &e);
     let base: Base = base.parse().map_err(|e| core(py, e))?;
     let credentials = creds.map(str::parse::<Credentials>).transpose().map_err(|e| core(py, e))?;
+    let compression = compression_options(compression, compression_level, jobs).map_err(|e| core(py, e))?;
     let timeout = timeout.map(seconds).transpose().map_err(|e| core(py, e))?;
     let platform = platform.map(str::parse::<Platform>).transpose().map_err(|e| core(py, e))?;
     // The CLI's sinks: the output (default `<program>.tar` unless pushing), then each push.
@@ -202,7 +208,7 @@ fn build_image(
         allow_dynamic,
         source_date_epoch,
         format: format.map(str::parse::<Format>).transpose().map_err(|e| core(py, e))?,
-        compression: Compression::gzip(compression_level),
+        compression,
         cancel: cancel.clone(),
         registry: RegistryOptions { insecure, ca_certs, credentials, timeout, log, ..RegistryOptions::default() },
         ..BuildOptions::default()
@@ -350,6 +356,22 @@ impl Callbacks {
             None => Ok(()),
         }
     }
+}
+
+/// The CLI's `--compression`, `--compression-level` (default: the algorithm's) and `--jobs`.
+fn compression_options(algorithm: &str, level: Option<u32>, jobs: Option<u32>) -> Result<Compression, Error> {
+    let algorithm: CompressionAlgorithm = algorithm.parse()?;
+    if jobs == Some(0) {
+        let reason = "expected at least 1 thread".into();
+        return Err(Error::InvalidOption { option: "jobs", value: "0".into(), reason });
+    }
+    let compression = Compression {
+        algorithm,
+        level: level.unwrap_or(algorithm.default_level()),
+        jobs: jobs.map_or(0, |n| n as usize),
+    };
+    compression.validate()?;
+    Ok(compression)
 }
 
 /// `progress`, `log`: a callable or `None`.

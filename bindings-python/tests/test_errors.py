@@ -55,6 +55,12 @@ CASES: list[tuple[str, dict[str, Any], list[str], type[zeroimage.ZeroImageError]
         ["--compression-level", "12"],
         zeroimage.InvalidInputError,
     ),
+    (
+        "bad compression algorithm",
+        {"compression": "brotli"},
+        ["--compression", "brotli"],
+        zeroimage.InvalidInputError,
+    ),
     ("bad push ref", {"push": "Bad Name"}, ["--push", "Bad Name"], zeroimage.InvalidInputError),
     ("empty push ref", {"push": ["docker://"]}, ["--push", "docker://"], zeroimage.InvalidInputError),
     (
@@ -181,6 +187,14 @@ def test_every_kind_has_its_class() -> None:
 def test_wrong_python_types_raise_type_errors(workdir: Path, kwargs: dict[str, Any]) -> None:
     with pytest.raises((TypeError, OverflowError)):
         zeroimage.build_image("./hello", **kwargs)
+    assert not (workdir / "hello.tar").exists()
+
+
+def test_jobs_must_be_positive(workdir: Path) -> None:
+    with pytest.raises(zeroimage.InvalidInputError, match="jobs"):
+        zeroimage.build_image("./hello", jobs=0)
+    with pytest.raises(zeroimage.InvalidInputError, match="level"):
+        zeroimage.build_image("./hello", compression="zstd", compression_level=20)
     assert not (workdir / "hello.tar").exists()
 
 

@@ -16,7 +16,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
-use zeroimage::{Base, BuildOptions, CancelToken, Compression, Error, Format, Platform, Sink};
+use zeroimage::registry::Logger;
+use zeroimage::{
+    Base, BaseOptions, BuildOptions, CancelToken, Compression, CompressionAlgorithm, Credentials, Error, Format,
+    Platform, Reference, RegistryOptions, Sink,
+};
 
 /// How often a thread waiting for a build wakes up to let Python handle signals (Ctrl-C).
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -39,21 +43,26 @@ struct BuildResult {
     outputs: Vec<String>,
     /// The names given to the image (`docker.io/library/hello:latest`).
     tags: Vec<String>,
+    /// Each `push` target as `REPOSITORY@DIGEST` (`localhost:5000/hello@sha256:…`).
+    pushed: Vec<String>,
 }
 
 #[pymethods]
 impl BuildResult {
     fn __repr__(&self) -> String {
         format!(
-            "BuildResult(digest={:?}, config_digest={:?}, size={}, platform={:?}, output={:?}, tags={:?})",
-            self.digest, self.config_digest, self.size, self.platform, self.output, self.tags
+            "BuildResult(digest={:?}, config_digest={:?}, size={}, platform={:?}, output={:?}, tags={:?}, pushed={:?})",
+            self.digest, self.config_digest, self.size, self.platform, self.output, self.tags, self.pushed
         )
     }
 }
 
-impl From<zeroimage::BuildResult> for BuildResult {
-    fn from(r: zeroimage::BuildResult) -> Self {
+impl BuildResult {
+    /// The binding's result for a core result; `pushes` are the `push` targets, reported as
+    /// `REPOSITORY@DIGEST` the way the CLI prints them.
+    fn new(r: zeroimage::BuildResult, pushes: &[Reference]) -> Self {
         BuildResult {
+            pushed: pushes.iter().map(|p| format!("{}@{}", p.name(), r.digest)).collect(),
             digest: r.digest,
             config_digest: r.config_digest,
             size: r.size,
@@ -92,23 +101,35 @@ impl Progress {
 ///
 /// - base: any base the CLI's `--from` takes (default `"scratch"`).
 /// - platform: `os/arch[/variant]`; default: the program's architecture.
-/// - output: any output the CLI's `--output` takes (`PATH`, `oci-archive:PATH`, `oci:DIR[:TAG]`);
-///   an `os.PathLike` is an archive path. Default: `<program name>.tar` in the current directory.
+/// - output: any output the CLI's `--output` takes (`PATH`, `oci-archive:PATH`, `oci:DIR[:TAG]`,
+///   `docker-daemon:NAME[:TAG]`, `docker://REF`); an `os.PathLike` is an archive path.
+///   Default: `<program name>.tar` in the current directory, none when `push` is given.
+/// - push: one registry reference (`REF` or `docker://REF`) or a list of them: the blobs go up
+///   once, then every tag. Combinable with `output`.
+/// - insecure, ca_cert (one PEM file or a list), creds (`"USER:PASSWORD"`), timeout (seconds a
+///   registry request may make no progress; default 60): how registries are reached, for
+///   registry bases and `push`. Without `creds`, stored credentials are used (docker/podman login).
+/// - log: called with each line the CLI's `--verbose` prints (credential sources, uploads,
+///   mounts, retries); never a secret.
 /// - tag: one name or a list of names for the image.
 /// - env, labels, annotations: mappings of str to str. args: the image's Cmd.
 /// - user, workdir, path (of the program in the image), allow_dynamic, format (`"oci"` or
-///   `"docker"`), compression_level (0-9), source_date_epoch (default `$SOURCE_DATE_EPOCH`, else 0).
-/// - progress: called with a `Progress` as the build advances; if it raises, the build stops,
-///   nothing is written, and the exception propagates.
+///   `"docker"`), source_date_epoch (default `$SOURCE_DATE_EPOCH`, else 0).
+/// - compression (`"gzip"`, `"zstd"` or `"none"`), compression_level (gzip 0-9, default 6;
+///   zstd 1-19, default 3), jobs (threads to compress with; default: the number of cores).
+/// - progress: called with a `Progress` as the build advances; if it (or `log`) raises, the
+///   build stops, nothing is written, and the exception propagates.
 ///
 /// The GIL is released for the whole build. Errors raise a `ZeroImageError` subclass whose
 /// message is the one the CLI prints; Ctrl-C cancels the build and raises `KeyboardInterrupt`.
 #[pyfunction]
 #[pyo3(signature = (
-    entrypoint, *, base = "scratch", platform = None, output = None, tag = None, env = None,
-    args = None, user = None, workdir = None, path = None, labels = None, annotations = None,
-    allow_dynamic = false, format = None, compression_level = 6, source_date_epoch = None,
-    progress = None,
+    entrypoint, *, base = "scratch", platform = None, output = None, push = None, tag = None,
+    env = None, args = None, user = None, workdir = None, path = None, labels = None,
+    annotations = None, allow_dynamic = false, format = None, compression = "gzip",
+    compression_level = None, jobs = None,
+    source_date_epoch = None, insecure = false, ca_cert = None, creds = None, timeout = None,
+    log = None, progress = None,
 ))]
 #[allow(clippy::too_many_arguments)]
 fn build_image(
@@ -117,6 +138,7 @@ fn build_image(
     base: &str,
     platform: Option<&str>,
     output: Option<&Bound<'_, PyAny>>,
+    push: Option<&Bound<'_, PyAny>>,
     tag: Option<&Bound<'_, PyAny>>,
     env: Option<&Bound<'_, PyAny>>,
     args: Option<Vec<String>>,
@@ -127,25 +149,54 @@ fn build_image(
     annotations: Option<&Bound<'_, PyAny>>,
     allow_dynamic: bool,
     format: Option<&str>,
-    compression_level: u32,
+    compression: &str,
+    compression_level: Option<u32>,
+    jobs: Option<u32>,
     source_date_epoch: Option<u64>,
+    insecure: bool,
+    ca_cert: Option<&Bound<'_, PyAny>>,
+    creds: Option<&str>,
+    timeout: Option<f64>,
+    log: Option<Py<PyAny>>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<BuildResult> {
     // Python-side type checks first (TypeError), then the core's parsers, in the CLI's order.
     let output = output.map(output_string).transpose()?;
-    let tags = tag.map(tag_strings).transpose()?.unwrap_or_default();
+    let push = push.map(|p| strings("push", p)).transpose()?.unwrap_or_default();
+    let tags = tag.map(|t| strings("tag", t)).transpose()?.unwrap_or_default();
     let env = env.map(|m| pairs("env", m)).transpose()?.unwrap_or_default();
     let labels = labels.map(|m| pairs("labels", m)).transpose()?.unwrap_or_default();
     let annotations = annotations.map(|m| pairs("annotations", m)).transpose()?.unwrap_or_default();
+    let ca_certs = ca_cert.map(paths).transpose()?.unwrap_or_default();
+    check_callable(py, "log", log.as_ref())?;
+    check_callable(py, "progress", progress.as_ref())?;
 
     let core = |py: Python<'_>, e: Error| to_pyerr(py, &e);
     let base: Base = base.parse().map_err(|e| core(py, e))?;
+    let credentials = creds.map(str::parse::<Credentials>).transpose().map_err(|e| core(py, e))?;
+    let compression = compression_options(compression, compression_level, jobs).map_err(|e| core(py, e))?;
+    let timeout = timeout.map(seconds).transpose().map_err(|e| core(py, e))?;
     let platform = platform.map(str::parse::<Platform>).transpose().map_err(|e| core(py, e))?;
-    let sink = match &output {
-        Some(output) => output.parse::<Sink>().map_err(|e| core(py, e))?,
-        None => Sink::default_for(&entrypoint),
-    };
+    // The CLI's sinks: the output (default `<program>.tar` unless pushing), then each push.
+    let mut sinks = Vec::new();
+    match &output {
+        Some(output) => sinks.push(output.parse::<Sink>().map_err(|e| core(py, e))?),
+        None if push.is_empty() => sinks.push(Sink::default_for(&entrypoint)),
+        None => {}
+    }
+    let mut pushes = Vec::new();
+    for target in &push {
+        let reference: Reference =
+            target.strip_prefix("docker://").unwrap_or(target).parse().map_err(|e| core(py, e))?;
+        pushes.push(reference.clone());
+        sinks.push(Sink::Registry { reference });
+    }
     let cancel = CancelToken::new();
+    let callbacks = Callbacks::new(&cancel);
+    let log = log.map(|f| callbacks.logger(f));
+    if let (Some(log), Some(creds)) = (&log, &credentials) {
+        log.log(&format!("credentials: user {} from creds", creds.username().unwrap_or("?")));
+    }
     let mut options = BuildOptions {
         path,
         args: args.unwrap_or_default(),
@@ -157,40 +208,187 @@ fn build_image(
         allow_dynamic,
         source_date_epoch,
         format: format.map(str::parse::<Format>).transpose().map_err(|e| core(py, e))?,
-        compression: Compression::gzip(compression_level),
+        compression,
         cancel: cancel.clone(),
+        registry: RegistryOptions { insecure, ca_certs, credentials, timeout, log, ..RegistryOptions::default() },
         ..BuildOptions::default()
     };
     for tag in &tags {
         options.tags.push(tag.parse().map_err(|e| core(py, e))?);
     }
-    // An exception raised by the progress callback stops the build and is re-raised.
-    let callback_error: Arc<Mutex<Option<PyErr>>> = Arc::default();
-    if let Some(callback) = progress {
-        let failed = Arc::clone(&callback_error);
-        let cancel = cancel.clone();
-        options.progress = Some(Arc::new(move |p: &zeroimage::Progress| {
+    options.progress = progress.map(|f| callbacks.progress(f));
+
+    let result =
+        run_detached(py, &cancel, || zeroimage::build_image(&base, &entrypoint, platform.as_ref(), &sinks, &options))?;
+    callbacks.reraise()?;
+    result.map(|r| BuildResult::new(r, &pushes)).map_err(|e| core(py, e))
+}
+
+/// Write a base image on its own, as `zeroimage base` does; return a `BuildResult`.
+///
+/// - base: the base to write (default `"builtin:static"`); any base the CLI's `--from` takes.
+/// - output: as for `build_image`; default `<builtin name>.tar` for a built-in base (other
+///   bases need one).
+/// - tag: one name or a list (default `zeroimage-builtin-<name>:<version>` for a built-in).
+/// - platform: the platform the config declares (default `linux/<this machine's architecture>`).
+/// - format (`"oci"` or `"docker"`), annotations.
+///
+/// The GIL is released while the image is written; errors raise `ZeroImageError` subclasses.
+#[pyfunction]
+#[pyo3(signature = (
+    base = "builtin:static", *, output = None, tag = None, platform = None, format = None, annotations = None,
+))]
+fn write_base(
+    py: Python<'_>,
+    base: &str,
+    output: Option<&Bound<'_, PyAny>>,
+    tag: Option<&Bound<'_, PyAny>>,
+    platform: Option<&str>,
+    format: Option<&str>,
+    annotations: Option<&Bound<'_, PyAny>>,
+) -> PyResult<BuildResult> {
+    let output = output.map(output_string).transpose()?;
+    let tags = tag.map(|t| strings("tag", t)).transpose()?.unwrap_or_default();
+    let annotations = annotations.map(|m| pairs("annotations", m)).transpose()?.unwrap_or_default();
+
+    let core = |py: Python<'_>, e: Error| to_pyerr(py, &e);
+    let base: Base = base.parse().map_err(|e| core(py, e))?;
+    let platform = platform.map(str::parse::<Platform>).transpose().map_err(|e| core(py, e))?;
+    // The CLI's default output: `<builtin name>.tar`; other bases need one.
+    let sink = match (&output, &base) {
+        (Some(output), _) => output.parse::<Sink>().map_err(|e| core(py, e))?,
+        (None, Base::Builtin(builtin)) => Sink::OciArchive { path: PathBuf::from(format!("{}.tar", builtin.name())) },
+        (None, _) => {
+            let reason = "no output given; pass output=PATH".into();
+            return Err(core(py, Error::InvalidOption { option: "output", value: String::new(), reason }));
+        }
+    };
+    let cancel = CancelToken::new();
+    let mut options = BaseOptions {
+        format: format.map(str::parse::<Format>).transpose().map_err(|e| core(py, e))?,
+        annotations: annotations.into_iter().collect(),
+        cancel: cancel.clone(),
+        ..BaseOptions::default()
+    };
+    for tag in &tags {
+        options.tags.push(tag.parse().map_err(|e| core(py, e))?);
+    }
+    let result = run_detached(py, &cancel, || {
+        zeroimage::write_base(&base, platform.as_ref(), std::slice::from_ref(&sink), &options)
+    })?;
+    result.map(|r| BuildResult::new(r, &[])).map_err(|e| core(py, e))
+}
+
+/// Log in to `registry`: check the credentials against it, then store them as `docker login`
+/// does (the configured credential helper, else `auths` in `$DOCKER_CONFIG/config.json`).
+/// Return where they were stored. The GIL is released meanwhile.
+#[pyfunction]
+#[pyo3(signature = (registry, username, password, *, insecure = false, ca_cert = None, log = None))]
+fn login(
+    py: Python<'_>,
+    registry: &str,
+    username: &str,
+    password: &str,
+    insecure: bool,
+    ca_cert: Option<&Bound<'_, PyAny>>,
+    log: Option<Py<PyAny>>,
+) -> PyResult<String> {
+    let ca_certs = ca_cert.map(paths).transpose()?.unwrap_or_default();
+    check_callable(py, "log", log.as_ref())?;
+    let cancel = CancelToken::new();
+    let callbacks = Callbacks::new(&cancel);
+    let options = RegistryOptions { insecure, ca_certs, log: log.map(|f| callbacks.logger(f)), ..Default::default() };
+    let result = py.detach(|| zeroimage::registry::login(registry, username, password, &options));
+    callbacks.reraise()?;
+    result.map(|source| source.to_string()).map_err(|e| to_pyerr(py, &e))
+}
+
+/// Log out of `registry`: erase its stored credentials. Return whether there were any.
+#[pyfunction]
+fn logout(py: Python<'_>, registry: &str) -> PyResult<bool> {
+    py.detach(|| zeroimage::registry::logout(registry)).map_err(|e| to_pyerr(py, &e))
+}
+
+/// Python callbacks called from the thread doing the work. The first exception one raises
+/// cancels the work and is re-raised by [`Callbacks::reraise`] once it has stopped.
+struct Callbacks {
+    cancel: CancelToken,
+    error: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl Callbacks {
+    fn new(cancel: &CancelToken) -> Callbacks {
+        Callbacks { cancel: cancel.clone(), error: Arc::default() }
+    }
+
+    /// Call `f(arg)` with the interpreter attached only for the call itself.
+    fn caller<A: for<'py> IntoPyObject<'py> + Send>(&self, f: Py<PyAny>) -> impl Fn(A) + Send + Sync + 'static {
+        let (cancel, failed) = (self.cancel.clone(), Arc::clone(&self.error));
+        move |arg: A| {
             if cancel.is_cancelled() {
                 return;
             }
-            // Re-attach to the interpreter only for the call itself.
             Python::attach(|py| {
-                let event = Progress { stage: p.stage.as_str(), current: p.current, total: p.total };
-                if let Err(err) = callback.bind(py).call1((event,)) {
-                    *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
+                if let Err(err) = f.bind(py).call1((arg,)) {
+                    failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(err);
                     cancel.cancel();
                 }
             });
-        }));
+        }
     }
 
-    let result = run_detached(py, &cancel, || {
-        zeroimage::build_image(&base, &entrypoint, platform.as_ref(), std::slice::from_ref(&sink), &options)
-    })?;
-    if let Some(err) = callback_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        return Err(err);
+    fn progress(&self, f: Py<PyAny>) -> zeroimage::ProgressFn {
+        let call = self.caller::<Progress>(f);
+        Arc::new(move |p: &zeroimage::Progress| {
+            call(Progress { stage: p.stage.as_str(), current: p.current, total: p.total })
+        })
     }
-    result.map(BuildResult::from).map_err(|e| core(py, e))
+
+    fn logger(&self, f: Py<PyAny>) -> Logger {
+        let call = self.caller::<String>(f);
+        Logger::new(move |line| call(line.to_string()))
+    }
+
+    /// The exception a callback raised, if one did.
+    fn reraise(&self) -> PyResult<()> {
+        match self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The CLI's `--compression`, `--compression-level` (default: the algorithm's) and `--jobs`.
+fn compression_options(algorithm: &str, level: Option<u32>, jobs: Option<u32>) -> Result<Compression, Error> {
+    let algorithm: CompressionAlgorithm = algorithm.parse()?;
+    if jobs == Some(0) {
+        let reason = "expected at least 1 thread".into();
+        return Err(Error::InvalidOption { option: "jobs", value: "0".into(), reason });
+    }
+    let compression = Compression {
+        algorithm,
+        level: level.unwrap_or(algorithm.default_level()),
+        jobs: jobs.map_or(0, |n| n as usize),
+    };
+    compression.validate()?;
+    Ok(compression)
+}
+
+/// `progress`, `log`: a callable or `None`.
+fn check_callable(py: Python<'_>, option: &str, f: Option<&Py<PyAny>>) -> PyResult<()> {
+    match f {
+        Some(f) if !f.bind(py).is_callable() => Err(PyTypeError::new_err(format!("{option} must be callable"))),
+        _ => Ok(()),
+    }
+}
+
+/// `timeout`: positive, finite seconds.
+fn seconds(timeout: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(timeout).ok().filter(|d| !d.is_zero()).ok_or_else(|| Error::InvalidOption {
+        option: "timeout",
+        value: timeout.to_string(),
+        reason: "expected a positive number of seconds".into(),
+    })
 }
 
 /// Run the zeroimage CLI with `args` (without the program name); return its exit code.
@@ -263,12 +461,22 @@ fn output_string(output: &Bound<'_, PyAny>) -> PyResult<String> {
     Ok(format!("oci-archive:{}", path.display()))
 }
 
-/// `tag`: one name or a sequence of names.
-fn tag_strings(tag: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-    if let Ok(s) = tag.cast::<PyString>() {
+/// `tag`, `push`: one string or a sequence of strings.
+fn strings(option: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if let Ok(s) = value.cast::<PyString>() {
         return Ok(vec![s.to_str()?.to_string()]);
     }
-    tag.extract().map_err(|_| PyTypeError::new_err("tag must be a str or a sequence of str"))
+    value.extract().map_err(|_| PyTypeError::new_err(format!("{option} must be a str or a sequence of str")))
+}
+
+/// `ca_cert`: one path (`str` or `os.PathLike`) or a sequence of paths.
+fn paths(value: &Bound<'_, PyAny>) -> PyResult<Vec<PathBuf>> {
+    if let Ok(path) = value.extract::<PathBuf>() {
+        return Ok(vec![path]);
+    }
+    value
+        .extract()
+        .map_err(|_| PyTypeError::new_err("ca_cert must be a path (str or os.PathLike) or a sequence of paths"))
 }
 
 /// A `Mapping[str, str]` as (key, value) pairs, in the mapping's order.
@@ -281,6 +489,9 @@ fn pairs(option: &str, mapping: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Stri
 #[pymodule(gil_used = false)]
 fn _zeroimage(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(build_image, m)?)?;
+    m.add_function(wrap_pyfunction!(write_base, m)?)?;
+    m.add_function(wrap_pyfunction!(login, m)?)?;
+    m.add_function(wrap_pyfunction!(logout, m)?)?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     m.add_class::<BuildResult>()?;
     m.add_class::<Progress>()?;

@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -152,3 +154,37 @@ def docker(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Iter
         if proc.stdin is not None:
             proc.stdin.close()
         proc.wait(timeout=120)
+
+
+@contextmanager
+def start_registry(binaries: Binaries, *flags: str) -> Iterator[dict[str, Any]]:
+    """A private docker-registry from the test bed (`registry [--auth U:P] [--tls]`): yields its
+    JSON description (`addr`, `ca_cert`, `flags` for skopeo, …); stopped (by PID) on exit."""
+    require_tool("docker-registry")
+    proc = subprocess.Popen(
+        [str(binaries.testbed), "registry", *flags], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()
+        if not line:
+            pytest.fail(f"zeroimage-testbed registry could not start docker-registry (exit {proc.wait()})")
+        yield json.loads(line)
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+@pytest.fixture
+def docker_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, empty credential home for this process and its children: `DOCKER_CONFIG`
+    (no config.json yet), no `REGISTRY_AUTH_FILE`, no podman auth file."""
+    home = tmp_path_factory.mktemp("home")
+    config = home / "docker"
+    config.mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("REGISTRY_AUTH_FILE", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    return config

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,18 @@ def test_platform_comes_from_the_program(
     assert result.platform == platform
     config = oci.read_archive(workdir / "p.tar").config
     assert f"{config['os']}/{config['architecture']}" == platform
+
+
+def test_compression_options(workdir: Path) -> None:
+    """`jobs` never changes the bytes; `compression="zstd"` gives a zstd layer."""
+    one = zeroimage.build_image("./hello", output="one.tar", jobs=1)
+    four = zeroimage.build_image("./hello", output="four.tar", jobs=4)
+    assert one.digest == four.digest
+    assert (workdir / "one.tar").read_bytes() == (workdir / "four.tar").read_bytes()
+    zstd = zeroimage.build_image("./hello", output="zstd.tar", compression="zstd", compression_level=19)
+    with tarfile.open(workdir / "zstd.tar") as tar:
+        algorithm, digest = zstd.digest.split(":")
+        member = tar.extractfile(f"blobs/{algorithm}/{digest}")
+        assert member is not None
+        manifest = json.loads(member.read())
+    assert manifest["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"

@@ -55,6 +55,39 @@ CASES: list[tuple[str, dict[str, Any], list[str], type[zeroimage.ZeroImageError]
         ["--compression-level", "12"],
         zeroimage.InvalidInputError,
     ),
+    (
+        "bad compression algorithm",
+        {"compression": "brotli"},
+        ["--compression", "brotli"],
+        zeroimage.InvalidInputError,
+    ),
+    ("bad push ref", {"push": "Bad Name"}, ["--push", "Bad Name"], zeroimage.InvalidInputError),
+    ("empty push ref", {"push": ["docker://"]}, ["--push", "docker://"], zeroimage.InvalidInputError),
+    (
+        "bad push digest",
+        {"push": "localhost:5000/x@sha256:abc"},
+        ["--push", "localhost:5000/x@sha256:abc"],
+        zeroimage.InvalidInputError,
+    ),
+    (
+        "second push ref bad",
+        {"push": ["localhost:5000/x:1", "x:UPPER:case"]},
+        ["--push", "localhost:5000/x:1", "--push", "x:UPPER:case"],
+        zeroimage.InvalidInputError,
+    ),
+    (
+        "unreachable registry",
+        {"push": "127.0.0.1:1/x:1"},
+        ["--push", "127.0.0.1:1/x:1"],
+        zeroimage.NetworkError,
+    ),
+    ("bad creds", {"creds": "nopassword"}, ["--creds", "nopassword"], zeroimage.InvalidInputError),
+    (
+        "missing ca cert",
+        {"push": "127.0.0.1:1/x:1", "ca_cert": "nope.pem"},
+        ["--push", "127.0.0.1:1/x:1", "--ca-cert", "nope.pem"],
+        zeroimage.IoError,
+    ),
 ]
 
 
@@ -141,6 +174,13 @@ def test_every_kind_has_its_class() -> None:
         {"args": "--flag"},
         {"output": 3},
         {"compression_level": -1},
+        {"push": 5},
+        {"push": [b"x"]},
+        {"ca_cert": 5},
+        {"creds": 5},
+        {"timeout": "10"},
+        {"log": 5},
+        {"progress": "print"},
     ],
     ids=repr,
 )
@@ -148,3 +188,24 @@ def test_wrong_python_types_raise_type_errors(workdir: Path, kwargs: dict[str, A
     with pytest.raises((TypeError, OverflowError)):
         zeroimage.build_image("./hello", **kwargs)
     assert not (workdir / "hello.tar").exists()
+
+
+def test_jobs_must_be_positive(workdir: Path) -> None:
+    with pytest.raises(zeroimage.InvalidInputError, match="jobs"):
+        zeroimage.build_image("./hello", jobs=0)
+    with pytest.raises(zeroimage.InvalidInputError, match="level"):
+        zeroimage.build_image("./hello", compression="zstd", compression_level=20)
+    assert not (workdir / "hello.tar").exists()
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_timeout_must_be_positive_seconds(workdir: Path, timeout: float) -> None:
+    with pytest.raises(zeroimage.InvalidInputError, match="timeout"):
+        zeroimage.build_image("./hello", timeout=timeout)
+    assert not (workdir / "hello.tar").exists()
+
+
+def test_creds_never_appear_in_errors(workdir: Path) -> None:
+    with pytest.raises(zeroimage.InvalidInputError) as info:
+        zeroimage.build_image("./hello", creds="secret-without-colon")
+    assert "secret" not in str(info.value) and "<redacted>" in str(info.value)

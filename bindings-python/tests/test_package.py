@@ -15,7 +15,12 @@ import pytest
 import tomllib
 
 import zeroimage
-from conftest import PACKAGE, ROOT
+from conftest import PACKAGE, ROOT, Binaries, start_registry
+
+# README snippets that push or log in run against a private registry with this user, with
+# `registry.example.com` replaced by its address: the snippet is otherwise run as written.
+README_REGISTRY = "registry.example.com"
+README_USER = "me:secret-token"
 
 
 def test_version_is_the_workspace_version() -> None:
@@ -49,6 +54,11 @@ def test_package_and_its_use_type_check_strictly(tmp_path: Path) -> None:
         "r: zeroimage.BuildResult = zeroimage.build_image('x', tag=['a'], env={'A': 'b'}, progress=f)\n"
         "d: str = r.digest\n"
         "n: int = r.size + zeroimage.main(['--help'])\n"
+        "r = zeroimage.build_image('x', push=['a', 'b'], ca_cert=['c.pem'], creds='u:p', timeout=1.5, log=print)\n"
+        "p: list[str] = r.pushed\n"
+        "s: str = zeroimage.login('reg', 'u', 'p', insecure=True, ca_cert='c.pem')\n"
+        "b: bool = zeroimage.logout('reg')\n"
+        "w: zeroimage.BuildResult = zeroimage.write_base(output='s.tar', tag='s:1', format='docker')\n"
     )
     for target in (["-p", "zeroimage"], [str(usage)]):
         proc = subprocess.run(
@@ -86,10 +96,27 @@ def test_the_package_readme_has_snippets() -> None:
 
 
 @pytest.mark.parametrize(("readme", "line", "code"), SNIPPETS, ids=[f"{r}:{n}" for r, n, _ in SNIPPETS])
-def test_readme_snippet_runs(workdir: Path, readme: str, line: int, code: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=workdir, stdin=subprocess.DEVNULL
-    )
+def test_readme_snippet_runs(
+    workdir: Path, binaries: Binaries, docker_config: Path, readme: str, line: int, code: str
+) -> None:
+    def run(code: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+        )
+
+    if "push=" in code or ".login(" in code:
+        with start_registry(binaries, "--auth", README_USER) as registry:
+            proc = run(code.replace(README_REGISTRY, registry["addr"]))
+            if proc.returncode == 0 and "push=" in code:
+                # print(result.pushed): REF@DIGEST at the test registry
+                pushed = f"['{registry['addr']}/me/hello@sha256:"
+                assert any(line.startswith(pushed) for line in proc.stdout.splitlines()), proc.stdout
+    else:
+        proc = run(code)
     assert proc.returncode == 0, f"{readme}:{line}\n{code}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
 

@@ -5,7 +5,9 @@
     >>> result.digest
     'sha256:…'
 
-`build_image` releases the GIL for the whole build, so builds in threads run in parallel.
+`build_image` can also push (``push="registry.example.com/hello:1.0"``); `login` and `logout`
+store and erase registry credentials as ``docker login`` does; `write_base` writes a base image
+(``builtin:static``) on its own. Each releases the GIL, so calls in threads run in parallel.
 Errors are `ZeroImageError` subclasses, one per error kind, carrying the CLI's message.
 `main()` is the ``zeroimage`` command line (also ``python -m zeroimage``).
 """
@@ -30,7 +32,7 @@ from zeroimage._errors import (
     UnsupportedError,
     ZeroImageError,
 )
-from zeroimage._zeroimage import BuildResult, Progress, build_image
+from zeroimage._zeroimage import BuildResult, Progress, build_image, login, logout, write_base
 
 __version__: str = _zeroimage.__version__
 
@@ -50,7 +52,10 @@ __all__ = [
     "ZeroImageError",
     "__version__",
     "build_image",
+    "login",
+    "logout",
     "main",
+    "write_base",
 ]
 
 

@@ -4,7 +4,16 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, final
 
-__all__ = ["build_image", "run_cli", "BuildResult", "Progress", "__version__"]
+__all__ = [
+    "build_image",
+    "write_base",
+    "login",
+    "logout",
+    "run_cli",
+    "BuildResult",
+    "Progress",
+    "__version__",
+]
 
 __version__: str
 
@@ -33,6 +42,9 @@ class BuildResult:
     @property
     def tags(self) -> list[str]:
         """The names given to the image (``docker.io/library/hello:latest``)."""
+    @property
+    def pushed(self) -> list[str]:
+        """Each ``push`` target as ``REPOSITORY@DIGEST`` (``localhost:5000/hello@sha256:…``)."""
 
 @final
 class Progress:
@@ -54,6 +66,7 @@ def build_image(
     base: str = "scratch",
     platform: str | None = None,
     output: str | os.PathLike[str] | None = None,
+    push: str | Sequence[str] | None = None,
     tag: str | Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     args: Sequence[str] | None = None,
@@ -64,11 +77,43 @@ def build_image(
     annotations: Mapping[str, str] | None = None,
     allow_dynamic: bool = False,
     format: Literal["oci", "docker"] | None = None,
-    compression_level: int = 6,
+    compression: Literal["gzip", "zstd", "none"] = "gzip",
+    compression_level: int | None = None,
+    jobs: int | None = None,
     source_date_epoch: int | None = None,
+    insecure: bool = False,
+    ca_cert: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    creds: str | None = None,
+    timeout: float | None = None,
+    log: Callable[[str], object] | None = None,
     progress: Callable[[Progress], object] | None = None,
 ) -> BuildResult:
-    """Build an image of the program ``entrypoint`` and write it to ``output``."""
+    """Build an image of the program ``entrypoint``; write it to ``output`` and push it to ``push``."""
+
+def write_base(
+    base: str = "builtin:static",
+    *,
+    output: str | os.PathLike[str] | None = None,
+    tag: str | Sequence[str] | None = None,
+    platform: str | None = None,
+    format: Literal["oci", "docker"] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> BuildResult:
+    """Write a base image on its own, as ``zeroimage base`` does."""
+
+def login(
+    registry: str,
+    username: str,
+    password: str,
+    *,
+    insecure: bool = False,
+    ca_cert: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    log: Callable[[str], object] | None = None,
+) -> str:
+    """Check the credentials against ``registry``, store them as ``docker login`` does; return where."""
+
+def logout(registry: str) -> bool:
+    """Erase the stored credentials for ``registry``; return whether there were any."""
 
 def run_cli(args: Sequence[str]) -> int:
     """Run the zeroimage CLI with ``args`` (without the program name); return its exit code."""

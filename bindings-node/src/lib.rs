@@ -19,7 +19,7 @@ use std::time::Duration;
 use zeroimage::registry::keychain::CredentialSource;
 use zeroimage::registry::Logger;
 use zeroimage::{
-    Base, BaseOptions, BuildOptions, CancelToken, Compression, Credentials, ErrorKind, Format, Platform, Reference,
+    Base, BaseOptions, BuildOptions, CancelToken, Compression, Credentials, ErrorKind, Format, Platform,
     RegistryOptions, Sink,
 };
 
@@ -446,18 +446,7 @@ fn build(request: Request, cancel: &CancelToken) -> zeroimage::Result<(zeroimage
     };
     let registry = request.registry.parse()?;
     let platform = request.platform.as_deref().map(str::parse::<Platform>).transpose()?;
-    let mut sinks = Vec::new();
-    match &request.output {
-        Some(output) => sinks.push(output.parse::<Sink>()?),
-        None if request.push.is_empty() => sinks.push(Sink::default_for(&request.entrypoint)),
-        None => {}
-    }
-    let mut pushes = Vec::new();
-    for target in &request.push {
-        let reference: Reference = target.strip_prefix("docker://").unwrap_or(target).parse()?;
-        pushes.push(reference.clone());
-        sinks.push(Sink::Registry { reference });
-    }
+    let sinks = Sink::for_build(&request.entrypoint, request.output.as_deref(), &request.push)?;
     let mut options = BuildOptions {
         path: request.path,
         args: request.args,
@@ -491,7 +480,7 @@ fn build(request: Request, cancel: &CancelToken) -> zeroimage::Result<(zeroimage
     }
     options.progress = request.on_progress.map(progress_fn);
     let result = zeroimage::build_image(&base, &request.entrypoint, platform.as_ref(), &sinks, &options)?;
-    let pushed = pushes.iter().map(|r| format!("{}@{}", r.name(), result.digest)).collect();
+    let pushed = result.pushed.clone();
     Ok((result, pushed))
 }
 

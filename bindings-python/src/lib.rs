@@ -19,7 +19,7 @@ use std::time::Duration;
 use zeroimage::registry::Logger;
 use zeroimage::{
     Base, BaseOptions, BuildOptions, CancelToken, Compression, CompressionAlgorithm, Credentials, Error, Format,
-    Platform, Reference, RegistryOptions, Sink,
+    Platform, RegistryOptions, Sink,
 };
 
 /// How often a thread waiting for a build wakes up to let Python handle signals (Ctrl-C).
@@ -58,11 +58,10 @@ impl BuildResult {
 }
 
 impl BuildResult {
-    /// The binding's result for a core result; `pushes` are the `push` targets, reported as
-    /// `REPOSITORY@DIGEST` the way the CLI prints them.
-    fn new(r: zeroimage::BuildResult, pushes: &[Reference]) -> Self {
+    /// The binding's result for a core result.
+    fn new(r: zeroimage::BuildResult) -> Self {
         BuildResult {
-            pushed: pushes.iter().map(|p| format!("{}@{}", p.name(), r.digest)).collect(),
+            pushed: r.pushed,
             digest: r.digest,
             config_digest: r.config_digest,
             size: r.size,
@@ -178,19 +177,7 @@ fn build_image(
     let timeout = timeout.map(seconds).transpose().map_err(|e| core(py, e))?;
     let platform = platform.map(str::parse::<Platform>).transpose().map_err(|e| core(py, e))?;
     // The CLI's sinks: the output (default `<program>.tar` unless pushing), then each push.
-    let mut sinks = Vec::new();
-    match &output {
-        Some(output) => sinks.push(output.parse::<Sink>().map_err(|e| core(py, e))?),
-        None if push.is_empty() => sinks.push(Sink::default_for(&entrypoint)),
-        None => {}
-    }
-    let mut pushes = Vec::new();
-    for target in &push {
-        let reference: Reference =
-            target.strip_prefix("docker://").unwrap_or(target).parse().map_err(|e| core(py, e))?;
-        pushes.push(reference.clone());
-        sinks.push(Sink::Registry { reference });
-    }
+    let sinks = Sink::for_build(&entrypoint, output.as_deref(), &push).map_err(|e| core(py, e))?;
     let cancel = CancelToken::new();
     let callbacks = Callbacks::new(&cancel);
     let log = log.map(|f| callbacks.logger(f));
@@ -221,7 +208,7 @@ fn build_image(
     let result =
         run_detached(py, &cancel, || zeroimage::build_image(&base, &entrypoint, platform.as_ref(), &sinks, &options))?;
     callbacks.reraise()?;
-    result.map(|r| BuildResult::new(r, &pushes)).map_err(|e| core(py, e))
+    result.map(BuildResult::new).map_err(|e| core(py, e))
 }
 
 /// Write a base image on its own, as `zeroimage base` does; return a `BuildResult`.
@@ -276,7 +263,7 @@ fn write_base(
     let result = run_detached(py, &cancel, || {
         zeroimage::write_base(&base, platform.as_ref(), std::slice::from_ref(&sink), &options)
     })?;
-    result.map(|r| BuildResult::new(r, &[])).map_err(|e| core(py, e))
+    result.map(BuildResult::new).map_err(|e| core(py, e))
 }
 
 /// Log in to `registry`: check the credentials against it, then store them as `docker login`

@@ -131,6 +131,29 @@ pub struct BuildResult {
     pub outputs: Vec<String>,
     /// The names given to the image.
     pub tags: Vec<String>,
+    /// Every registry push, as `registry/repository@sha256:…`.
+    pub pushed: Vec<String>,
+}
+
+impl BuildResult {
+    /// The result of writing `image` to `sinks` under `tags`.
+    pub(crate) fn new(image: &Image, platform: Platform, sinks: &[Sink], tags: &[Reference]) -> BuildResult {
+        BuildResult {
+            digest: image.manifest_digest.clone(),
+            config_digest: image.config_digest.clone(),
+            size: image.size(),
+            platform,
+            outputs: sinks.iter().map(Sink::to_string).collect(),
+            tags: tags.iter().map(Reference::to_string).collect(),
+            pushed: sinks
+                .iter()
+                .filter_map(|sink| match sink {
+                    Sink::Registry { reference } => Some(format!("{}@{}", reference.name(), image.manifest_digest)),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Build an image of `entrypoint` on `base` for `platform` (default: the program's own
@@ -282,14 +305,7 @@ pub fn build_image(
         registry: &options.registry,
     };
     crate::sink::write_all(sinks, &image, &ctx)?;
-    Ok(BuildResult {
-        digest: image.manifest_digest.clone(),
-        config_digest: image.config_digest.clone(),
-        size: image.size(),
-        platform,
-        outputs: sinks.iter().map(Sink::to_string).collect(),
-        tags: tags.iter().map(Reference::to_string).collect(),
-    })
+    Ok(BuildResult::new(&image, platform, sinks, &tags))
 }
 
 fn not_runnable(path: &Path, reason: &str, hint: &str) -> Error {

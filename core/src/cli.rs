@@ -309,18 +309,7 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
             None => None,
         },
     };
-    let mut sinks = Vec::new();
-    match &args.output {
-        Some(output) => sinks.push(output.parse::<Sink>()?),
-        None if args.push.is_empty() => sinks.push(Sink::default_for(&args.program)),
-        None => {}
-    }
-    let mut pushes = Vec::new();
-    for target in &args.push {
-        let reference: crate::Reference = target.strip_prefix("docker://").unwrap_or(target).parse()?;
-        pushes.push(reference.clone());
-        sinks.push(Sink::Registry { reference });
-    }
+    let sinks = Sink::for_build(&args.program, args.output.as_deref(), &args.push)?;
     let compression = compression(&args)?;
     let mut options = BuildOptions {
         path: args.path,
@@ -352,13 +341,10 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         eprint!("\r\x1b[2K");
     }
     let result = result?;
-    let pushed: Vec<String> = pushes.iter().map(|r| format!("{}@{}", r.name(), result.digest)).collect();
     if args.json {
-        let mut value: serde_json::Value = serde_json::from_str(&result_json(&result)).expect("our JSON");
-        value["pushed"] = serde_json::json!(pushed);
-        println!("{}", String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8"));
-    } else if !pushed.is_empty() {
-        for line in &pushed {
+        println!("{}", result_json(&result));
+    } else if !result.pushed.is_empty() {
+        for line in &result.pushed {
             println!("{line}");
         }
         if !args.quiet {
@@ -536,6 +522,7 @@ pub fn result_json(result: &BuildResult) -> String {
         "output": result.outputs.first(),
         "outputs": result.outputs,
         "tags": result.tags,
+        "pushed": result.pushed,
     });
     String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8")
 }

@@ -79,14 +79,7 @@ pub fn write_base(
         registry: &registry,
     };
     crate::sink::write_all(sinks, &image, &ctx)?;
-    Ok(BuildResult {
-        digest: image.manifest_digest.clone(),
-        config_digest: image.config_digest.clone(),
-        size: image.size(),
-        platform,
-        outputs: sinks.iter().map(Sink::to_string).collect(),
-        tags: tags.iter().map(Reference::to_string).collect(),
-    })
+    Ok(BuildResult::new(&image, platform, sinks, &tags))
 }
 
 /// `linux/<architecture of this process>`.

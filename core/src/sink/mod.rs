@@ -58,6 +58,23 @@ impl Sink {
         Sink::OciArchive { path: PathBuf::from(format!("{name}.tar")) }
     }
 
+    /// The sinks of a build of `program`, as the CLI's `--output` and `--push` name them: the
+    /// output (default `<file name>.tar`, none when only pushing), then each push target
+    /// (`REF` or `docker://REF`). The Python and Node bindings take the same two options.
+    pub fn for_build(program: &Path, output: Option<&str>, push: &[String]) -> Result<Vec<Sink>> {
+        let mut sinks = Vec::new();
+        match output {
+            Some(output) => sinks.push(output.parse::<Sink>()?),
+            None if push.is_empty() => sinks.push(Sink::default_for(program)),
+            None => {}
+        }
+        for target in push {
+            let reference: Reference = target.strip_prefix("docker://").unwrap_or(target).parse()?;
+            sinks.push(Sink::Registry { reference });
+        }
+        Ok(sinks)
+    }
+
     /// A directory on the same file system as the output, for temporary files.
     pub(crate) fn scratch_dir(&self) -> PathBuf {
         match self {

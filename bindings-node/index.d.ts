@@ -85,8 +85,15 @@ export interface BuildImageOptions {
   allowDynamic?: boolean
   /** Manifest and config media types: `'oci'` or `'docker'`; default: follow the base. */
   format?: 'oci' | 'docker' | string
-  /** gzip level of the program's layer, 0–9; default 6. */
+  /**
+   * How the program's layer is compressed: `'gzip'` (default), `'zstd'` (Docker 20.10, umoci
+   * and AWS Lambda need gzip) or `'none'`.
+   */
+  compression?: 'gzip' | 'zstd' | 'none' | string
+  /** Compression level: gzip 0–9 (default 6), zstd 1–19 (default 3). */
   compressionLevel?: number
+  /** Threads to compress with; default: the number of cores. */
+  jobs?: number
   /**
    * Timestamp (seconds since 1970) of the config, history and file times; default
    * `$SOURCE_DATE_EPOCH`, else 0.

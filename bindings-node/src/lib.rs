@@ -98,8 +98,14 @@ pub struct BuildImageOptions<'env> {
     /// Manifest and config media types: `'oci'` or `'docker'`; default: follow the base.
     #[napi(ts_type = "'oci' | 'docker' | string")]
     pub format: Option<String>,
-    /// gzip level of the program's layer, 0–9; default 6.
+    /// How the program's layer is compressed: `'gzip'` (default), `'zstd'` (Docker 20.10, umoci
+    /// and AWS Lambda need gzip) or `'none'`.
+    #[napi(ts_type = "'gzip' | 'zstd' | 'none' | string")]
+    pub compression: Option<String>,
+    /// Compression level: gzip 0–9 (default 6), zstd 1–19 (default 3).
     pub compression_level: Option<u32>,
+    /// Threads to compress with; default: the number of cores.
+    pub jobs: Option<u32>,
     /// Timestamp (seconds since 1970) of the config, history and file times; default
     /// `$SOURCE_DATE_EPOCH`, else 0.
     pub source_date_epoch: Option<i64>,
@@ -219,7 +225,9 @@ struct Request {
     annotations: BTreeMap<String, String>,
     allow_dynamic: bool,
     format: Option<String>,
+    compression: Option<String>,
     compression_level: Option<u32>,
+    jobs: Option<u32>,
     source_date_epoch: Option<i64>,
     on_progress: Option<ProgressCallback>,
 }
@@ -392,7 +400,9 @@ fn accept(env: &Env, options: BuildImageOptions<'_>, task: &mut BuildTask) -> Re
         annotations: options.annotations.unwrap_or_default(),
         allow_dynamic: options.allow_dynamic.unwrap_or(false),
         format: options.format,
+        compression: options.compression,
         compression_level: options.compression_level,
+        jobs: options.jobs,
         source_date_epoch: options.source_date_epoch,
         on_progress: options.on_progress,
     })
@@ -457,10 +467,11 @@ fn build(request: Request, cancel: &CancelToken) -> zeroimage::Result<(zeroimage
         annotations: request.annotations,
         allow_dynamic: request.allow_dynamic,
         format: request.format.as_deref().map(str::parse::<Format>).transpose()?,
-        compression: match request.compression_level {
-            Some(level) => Compression::gzip(level),
-            None => Compression::default(),
-        },
+        compression: Compression::from_options(
+            request.compression.as_deref().unwrap_or("gzip"),
+            request.compression_level,
+            request.jobs,
+        )?,
         source_date_epoch: request
             .source_date_epoch
             .map(|epoch| {

@@ -94,6 +94,23 @@ describe('buildImage', () => {
     assert.equal(inspectArchive(path.join(dir, 'd.tar')).config.created, '2023-11-14T22:13:20Z')
   })
 
+  test('takes the CLI compression options: same bytes for any jobs, none, bad values reject', async () => {
+    const dir = tempDir()
+    const one = await buildImage({ entrypoint: hello, output: path.join(dir, 'j1.tar'), jobs: 1 })
+    const two = await buildImage({ entrypoint: hello, output: path.join(dir, 'j2.tar'), jobs: 2, compression: 'gzip' })
+    assert.equal(one.digest, two.digest)
+    assert.ok(fs.readFileSync(path.join(dir, 'j1.tar')).equals(fs.readFileSync(path.join(dir, 'j2.tar'))))
+    await buildImage({ entrypoint: hello, output: path.join(dir, 'none.tar'), compression: 'none' })
+    const plain = inspectArchive(path.join(dir, 'none.tar'))
+    assert.equal(plain.manifest.layers[0].mediaType, 'application/vnd.oci.image.layer.v1.tar')
+    for (const bad of [{ compression: 'lz4' }, { jobs: 0 }, { compressionLevel: 10 }]) {
+      await assert.rejects(buildImage({ entrypoint: hello, output: path.join(dir, 'bad.tar'), ...bad }), {
+        code: 'invalid_input',
+      })
+    }
+    assert.ok(!fs.existsSync(path.join(dir, 'bad.tar')))
+  })
+
   test('takes several tags, a platform, docker format and a layout directory output', async () => {
     const dir = tempDir()
     const result = await buildImage({

@@ -18,8 +18,8 @@ use std::thread;
 use std::time::Duration;
 use zeroimage::registry::Logger;
 use zeroimage::{
-    Base, BaseOptions, BuildOptions, CancelToken, Compression, CompressionAlgorithm, Credentials, Error, Format,
-    Platform, RegistryOptions, Sink,
+    Base, BaseOptions, BuildOptions, CancelToken, Compression, Credentials, Error, Format, Platform, RegistryOptions,
+    Sink,
 };
 
 /// How often a thread waiting for a build wakes up to let Python handle signals (Ctrl-C).
@@ -173,7 +173,7 @@ fn build_image(
     let core = |py: Python<'_>, e: Error| to_pyerr(py, &e);
     let base: Base = base.parse().map_err(|e| core(py, e))?;
     let credentials = creds.map(str::parse::<Credentials>).transpose().map_err(|e| core(py, e))?;
-    let compression = compression_options(compression, compression_level, jobs).map_err(|e| core(py, e))?;
+    let compression = Compression::from_options(compression, compression_level, jobs).map_err(|e| core(py, e))?;
     let timeout = timeout.map(seconds).transpose().map_err(|e| core(py, e))?;
     let platform = platform.map(str::parse::<Platform>).transpose().map_err(|e| core(py, e))?;
     // The CLI's sinks: the output (default `<program>.tar` unless pushing), then each push.
@@ -343,22 +343,6 @@ impl Callbacks {
             None => Ok(()),
         }
     }
-}
-
-/// The CLI's `--compression`, `--compression-level` (default: the algorithm's) and `--jobs`.
-fn compression_options(algorithm: &str, level: Option<u32>, jobs: Option<u32>) -> Result<Compression, Error> {
-    let algorithm: CompressionAlgorithm = algorithm.parse()?;
-    if jobs == Some(0) {
-        let reason = "expected at least 1 thread".into();
-        return Err(Error::InvalidOption { option: "jobs", value: "0".into(), reason });
-    }
-    let compression = Compression {
-        algorithm,
-        level: level.unwrap_or(algorithm.default_level()),
-        jobs: jobs.map_or(0, |n| n as usize),
-    };
-    compression.validate()?;
-    Ok(compression)
 }
 
 /// `progress`, `log`: a callable or `None`.

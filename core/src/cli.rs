@@ -364,13 +364,7 @@ fn compression(args: &BuildArgs) -> Result<Compression> {
     if algorithm == CompressionAlgorithm::Zstd && !args.quiet && !args.json {
         eprintln!("warning: zstd layers need a recent runtime: Docker 20.10, umoci and AWS Lambda only read gzip");
     }
-    let compression = Compression {
-        algorithm,
-        level: args.compression_level.unwrap_or(algorithm.default_level()),
-        jobs: args.jobs.map_or(0, |n| n as usize),
-    };
-    compression.validate()?;
-    Ok(compression)
+    Compression::from_options(&args.compression, args.compression_level, args.jobs)
 }
 
 fn login(args: LoginArgs) -> Result<()> {

@@ -155,6 +155,26 @@ impl Compression {
         }
     }
 
+    /// From the CLI's `--compression ALGORITHM`, `--compression-level` (default: the
+    /// algorithm's) and `--jobs` (default: all cores); the bindings take the same options.
+    pub fn from_options(algorithm: &str, level: Option<u32>, jobs: Option<u32>) -> Result<Compression> {
+        let algorithm: Algorithm = algorithm.parse()?;
+        if jobs == Some(0) {
+            return Err(Error::InvalidOption {
+                option: "jobs",
+                value: "0".into(),
+                reason: "expected at least 1 thread".into(),
+            });
+        }
+        let compression = Compression {
+            algorithm,
+            level: level.unwrap_or(algorithm.default_level()),
+            jobs: jobs.map_or(0, |n| n as usize),
+        };
+        compression.validate()?;
+        Ok(compression)
+    }
+
     /// Check the level against the algorithm.
     pub fn validate(&self) -> Result<()> {
         let levels = self.algorithm.levels();

@@ -539,20 +539,7 @@ pub fn write_base(env: Env, options: Unknown<'_>) -> AsyncTask<WriteBaseTask> {
         Box::new(move |cancel| {
             let base: Base = base.parse()?;
             let platform = platform.as_deref().map(str::parse::<Platform>).transpose()?;
-            // The CLI's default: a built-in base goes to `<name>.tar`; any other needs an output.
-            let sink = match (&output, &base) {
-                (Some(output), _) => output.parse::<Sink>()?,
-                (None, Base::Builtin(builtin)) => {
-                    Sink::OciArchive { path: PathBuf::from(format!("{}.tar", builtin.name())) }
-                }
-                (None, _) => {
-                    return Err(zeroimage::Error::InvalidOption {
-                        option: "output",
-                        value: String::new(),
-                        reason: "no output given; pass output: PATH".into(),
-                    })
-                }
-            };
+            let sink = Sink::for_base(&base, output.as_deref())?;
             let mut options = BaseOptions {
                 format: format.as_deref().map(str::parse::<Format>).transpose()?,
                 annotations,

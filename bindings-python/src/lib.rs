@@ -241,15 +241,7 @@ fn write_base(
     let core = |py: Python<'_>, e: Error| to_pyerr(py, &e);
     let base: Base = base.parse().map_err(|e| core(py, e))?;
     let platform = platform.map(str::parse::<Platform>).transpose().map_err(|e| core(py, e))?;
-    // The CLI's default output: `<builtin name>.tar`; other bases need one.
-    let sink = match (&output, &base) {
-        (Some(output), _) => output.parse::<Sink>().map_err(|e| core(py, e))?,
-        (None, Base::Builtin(builtin)) => Sink::OciArchive { path: PathBuf::from(format!("{}.tar", builtin.name())) },
-        (None, _) => {
-            let reason = "no output given; pass output=PATH".into();
-            return Err(core(py, Error::InvalidOption { option: "output", value: String::new(), reason }));
-        }
-    };
+    let sink = Sink::for_base(&base, output.as_deref()).map_err(|e| core(py, e))?;
     let cancel = CancelToken::new();
     let mut options = BaseOptions {
         format: format.map(str::parse::<Format>).transpose().map_err(|e| core(py, e))?,

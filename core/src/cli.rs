@@ -430,17 +430,7 @@ fn base(args: BaseArgs, cancel: &CancelToken) -> Result<()> {
     }
     let base: Base = args.base.as_deref().unwrap_or_default().parse()?;
     let platform = args.platform.as_deref().map(str::parse::<Platform>).transpose()?;
-    let sink = match (&args.output, &base) {
-        (Some(output), _) => output.parse::<Sink>()?,
-        (None, Base::Builtin(builtin)) => Sink::OciArchive { path: PathBuf::from(format!("{}.tar", builtin.name())) },
-        (None, _) => {
-            return Err(Error::InvalidOption {
-                option: "output",
-                value: String::new(),
-                reason: "no output given; pass -o PATH".into(),
-            })
-        }
-    };
+    let sink = Sink::for_base(&base, args.output.as_deref())?;
     let mut options = BaseOptions {
         format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
         annotations: key_values("annotation", &args.annotation)?,

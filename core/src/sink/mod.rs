@@ -75,6 +75,22 @@ impl Sink {
         Ok(sinks)
     }
 
+    /// The sink of `zeroimage base`: `output`, else `<name>.tar` for a built-in base; any other
+    /// base needs an output. The Python and Node bindings take the same option.
+    pub fn for_base(base: &crate::Base, output: Option<&str>) -> Result<Sink> {
+        match (output, base) {
+            (Some(output), _) => output.parse(),
+            (None, crate::Base::Builtin(builtin)) => {
+                Ok(Sink::OciArchive { path: PathBuf::from(format!("{}.tar", builtin.name())) })
+            }
+            (None, _) => Err(Error::InvalidOption {
+                option: "output",
+                value: String::new(),
+                reason: "no output given; name one (it defaults only for built-in bases)".into(),
+            }),
+        }
+    }
+
     /// A directory on the same file system as the output, for temporary files.
     pub(crate) fn scratch_dir(&self) -> PathBuf {
         match self {

@@ -34,4 +34,8 @@ if [ -f bench/run.sh ]; then
   bash bench/run.sh --quick
 fi
 
+step "the README's main-job command: make demo (then skopeo reads its archive)"
+make demo
+skopeo inspect oci-archive:target/hello.tar >/dev/null
+
 step "all suites passed"

@@ -93,16 +93,7 @@ fn parallel_gzip_is_identical_for_any_jobs_and_runs_everywhere() {
     }
 
     // Go's compress/gzip: umoci unpacks it and runc runs it; Docker 20.10 loads and runs it.
-    let layout_dir = dir.path().join("layout");
-    oci_archive_to_layout(&archive, &layout_dir, "latest");
-    let out = runc_run(&layout_dir, "latest", &[]);
-    out.assert_success("runc run");
-    assert_eq!(out.stdout_text(), format!("{HELLO_LINE}\n"));
-    let docker = DockerDaemon::shared();
-    docker.load(&archive);
-    let out = docker.run("big:1", &[]);
-    out.assert_success("docker run");
-    assert_eq!(out.stdout_text(), format!("{HELLO_LINE}\n"));
+    runs_under_runc_and_docker(&archive, &dir.path().join("layout"), "big:1");
 }
 
 #[test]
@@ -118,16 +109,7 @@ fn uncompressed_layer_runs_under_runc_and_docker() {
     let layer = &layout.image().layers[0];
     assert_eq!(layer.digest, layout.image().config_diff_ids()[0], "an uncompressed layer's digest is its diff_id");
 
-    let layout_dir = dir.path().join("layout");
-    oci_archive_to_layout(&archive, &layout_dir, "latest");
-    let out = runc_run(&layout_dir, "latest", &[]);
-    out.assert_success("runc run");
-    assert_eq!(out.stdout_text(), format!("{HELLO_LINE}\n"));
-    let docker = DockerDaemon::shared();
-    docker.load(&archive);
-    let out = docker.run("plain:1", &[]);
-    out.assert_success("docker run");
-    assert_eq!(out.stdout_text(), format!("{HELLO_LINE}\n"));
+    runs_under_runc_and_docker(&archive, &dir.path().join("layout"), "plain:1");
 }
 
 #[test]
@@ -179,4 +161,18 @@ fn bad_compression_options_are_refused() {
         assert!(out.stderr_text().contains(message), "{args:?}: {}", out.stderr_text());
         assert!(!dir.path().join("x.tar").exists(), "{args:?} wrote nothing");
     }
+}
+
+/// umoci + runc (via a skopeo-made layout in `layout_dir`) and Docker 20.10 (`docker load`, then
+/// `docker run IMAGE`) both run the archive's hello program.
+fn runs_under_runc_and_docker(archive: &Path, layout_dir: &Path, image: &str) {
+    oci_archive_to_layout(archive, layout_dir, "latest");
+    let out = runc_run(layout_dir, "latest", &[]);
+    out.assert_success("runc run");
+    assert_eq!(out.stdout_text(), format!("{HELLO_LINE}\n"));
+    let docker = DockerDaemon::shared();
+    docker.load(archive);
+    let out = docker.run(image, &[]);
+    out.assert_success("docker run");
+    assert_eq!(out.stdout_text(), format!("{HELLO_LINE}\n"));
 }

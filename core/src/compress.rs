@@ -1,22 +1,28 @@
 //! Layer compression: blocked parallel gzip (pigz's scheme), multithreaded zstd, or none.
 //!
 //! # Parallel gzip
-//! The input is cut into fixed [`GZIP_BLOCK_SIZE`] blocks. Each block is deflated on its own
-//! (on a worker thread) with the last 32 KiB of the previous block as preset dictionary, so
-//! matches still reach across block boundaries, and ends with a sync flush (an empty stored
-//! block) so the raw deflate pieces concatenate byte-aligned. The last block ends the deflate
-//! stream. Header, pieces and trailer form ONE standard gzip member: every gunzip reads it.
+//! The input is cut into fixed [`GZIP_BLOCK_SIZE`] blocks. Each block is compressed on a
+//! worker thread with libdeflate into a complete gzip member (header, deflate stream, CRC-32,
+//! size), and the members are written in order. Concatenated members are standard gzip
+//! (RFC 1952 §2.2), the shape of BGZF and eStargz layers: gzip, pigz, zlib, Go's
+//! `compress/gzip`, Python, Node, Docker, containerd and containers/storage read them as one
+//! stream. (A reader that stops after the first member, like flate2's `GzDecoder` rather than
+//! `MultiGzDecoder`, would not; the image's diff_id check catches such a reader.)
+//!
+//! Independent blocks cost no ratio worth counting: libdeflate's level 6 on 256 KiB blocks is
+//! about 0.3 % smaller than `gzip -6` on one stream of real executables, and a third faster than
+//! zlib-rs's level 6 primed with a dictionary (see bench/RESULTS.md).
 //!
 //! The output depends only on the input bytes and the level: the block size is a constant,
-//! each block's compression depends only on its own bytes and its dictionary, and blocks are
-//! written in order. So the bytes are identical whatever the thread count or machine.
+//! each member depends only on its own block, and members are written in order. So the bytes
+//! are identical whatever the thread count or machine.
 //!
 //! Memory stays flat: at most `2 × threads + 1` blocks are in flight (each buffer is reused),
 //! whatever the input size.
 
 use crate::error::{Error, Result};
 use crate::image::Format;
-use flate2::{Compress, Crc, FlushCompress, Status};
+use libdeflater::{CompressionLvl, Compressor};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write};
@@ -34,11 +40,8 @@ pub const MEDIA_TYPE_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.t
 /// Docker media type of an uncompressed layer.
 pub const MEDIA_TYPE_DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
-/// Bytes of input per gzip block. A constant: the output must not depend on the thread count.
+/// Bytes of input per gzip member. A constant: the output must not depend on the thread count.
 pub const GZIP_BLOCK_SIZE: usize = 256 << 10;
-
-/// The deflate window: how much of the previous block primes the next one.
-const DICTIONARY_SIZE: usize = 32 << 10;
 
 /// The compression algorithm of a new layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -261,20 +264,17 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-/// A block to compress: `buf[..dict]` is the dictionary, `buf[dict..]` the data.
+/// A block to compress into one gzip member.
 struct Job {
     index: u64,
     buf: Vec<u8>,
-    dict: usize,
-    last: bool,
     out: Vec<u8>,
 }
 
-/// A compressed block, with its buffers handed back for reuse.
+/// A compressed block (a whole gzip member), with its buffers handed back for reuse.
 struct Done {
     index: u64,
     result: io::Result<()>,
-    crc: Crc,
     buf: Vec<u8>,
     out: Vec<u8>,
 }
@@ -300,17 +300,18 @@ impl Pool {
         for i in 0..threads {
             let job_rx = Arc::clone(&job_rx);
             let done_tx = done_tx.clone();
-            let handle = std::thread::Builder::new().name(format!("zeroimage-gzip-{i}")).spawn(move || loop {
-                let job = match job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                };
-                let Job { index, buf, dict, last, mut out } = job;
-                let result = deflate_block(level, &buf[..dict], &buf[dict..], last, &mut out);
-                let mut crc = Crc::new();
-                crc.update(&buf[dict..]);
-                if done_tx.send(Done { index, result, crc, buf, out }).is_err() {
-                    return;
+            let handle = std::thread::Builder::new().name(format!("zeroimage-gzip-{i}")).spawn(move || {
+                let mut member = Member::new(level);
+                loop {
+                    let job = match job_rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    };
+                    let Job { index, buf, mut out } = job;
+                    let result = member.compress(&buf, &mut out);
+                    if done_tx.send(Done { index, result, buf, out }).is_err() {
+                        return;
+                    }
                 }
             })?;
             handles.push(handle);
@@ -343,51 +344,65 @@ impl Drop for Pool {
     }
 }
 
-/// Deflate `data` as raw deflate primed with `dict`, ending with a sync flush (or the end of
-/// the stream when `last`), into `out`.
+/// Turns blocks into gzip members with one libdeflate compressor (one per thread).
 ///
-/// Each block gets a fresh compressor: zlib-rs's `reset` keeps stale window bytes that can
-/// change which (equally valid) match is chosen, so a reused compressor would make the output
-/// depend on which blocks a thread compressed before (trifectatechfoundation/zlib-rs#459).
-/// A new one is zeroed; allocating it costs far less than compressing a block.
-fn deflate_block(level: u32, dict: &[u8], data: &[u8], last: bool, out: &mut Vec<u8>) -> io::Result<()> {
-    let to_io = |e: flate2::CompressError| io::Error::other(e);
-    let mut deflate = Compress::new(flate2::Compression::new(level), false);
-    if !dict.is_empty() {
-        deflate.set_dictionary(dict).map_err(to_io)?;
+/// libdeflate starts every call from a clean state, so a member depends only on its block and
+/// the level, never on what the compressor did before.
+struct Member {
+    level: u32,
+    deflate: Compressor,
+}
+
+impl Member {
+    fn new(level: u32) -> Member {
+        let lvl = CompressionLvl::new(level.min(9) as i32).expect("levels 0-9 are valid libdeflate levels");
+        Member { level, deflate: Compressor::new(lvl) }
     }
-    out.clear();
-    // More than deflate's worst case (stored blocks: 5 bytes per 16 KiB) plus the flush marker.
-    out.reserve(data.len() + data.len() / 64 + 64);
-    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
-    let mut input = data;
-    loop {
-        let before = deflate.total_in();
-        let status = deflate.compress_vec(input, out, flush).map_err(to_io)?;
-        input = &input[(deflate.total_in() - before) as usize..];
-        match status {
-            Status::StreamEnd => return Ok(()),
-            // With room left in `out`, a sync flush has written everything.
-            _ if !last && input.is_empty() && out.len() < out.capacity() => return Ok(()),
-            _ => out.reserve(64 << 10),
-        }
+
+    /// The 10-byte member header: no flags (so no name, comment or extra field), no mtime,
+    /// OS unknown (255), and the XFL hint gzip itself writes for the level.
+    fn header(level: u32) -> [u8; 10] {
+        let xfl = match level {
+            9 => 2,
+            0 | 1 => 4,
+            _ => 0,
+        };
+        [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
+    }
+
+    /// Write `data` as one complete gzip member (header, deflate stream, CRC-32, size) to `out`.
+    fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        debug_assert!(data.len() <= GZIP_BLOCK_SIZE, "ISIZE is exact only for blocks under 4 GiB");
+        out.clear();
+        out.extend_from_slice(&Member::header(self.level));
+        let bound = self.deflate.deflate_compress_bound(data.len());
+        out.resize(HEADER_SIZE + bound, 0);
+        let written = self
+            .deflate
+            .deflate_compress(data, &mut out[HEADER_SIZE..])
+            .map_err(|err| io::Error::other(format!("deflate failed: {err}")))?;
+        out.truncate(HEADER_SIZE + written);
+        out.extend_from_slice(&libdeflater::crc32(data).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        Ok(())
     }
 }
+
+const HEADER_SIZE: usize = 10;
 
 /// A gzip writer that compresses blocks in parallel (see the module docs).
 pub struct GzipWriter<W: Write> {
     out: W,
     level: u32,
     threads: usize,
-    /// The block being filled: `block[..dict]` is the previous block's tail.
+    /// The block being filled.
     block: Vec<u8>,
-    dict: usize,
     /// Blocks handed out so far (the next block's index).
     next_in: u64,
     /// The next block to write out.
     next_out: u64,
-    header_written: bool,
-    crc: Crc,
+    /// The compressor of the calling thread (one thread, or a single block).
+    member: Option<Member>,
     pool: Option<Pool>,
     free_bufs: Vec<Vec<u8>>,
     free_outs: Vec<Vec<u8>>,
@@ -408,11 +423,9 @@ impl<W: Write> GzipWriter<W> {
             level: level.min(9),
             threads: threads.max(1),
             block: Vec::new(),
-            dict: 0,
             next_in: 0,
             next_out: 0,
-            header_written: false,
-            crc: Crc::new(),
+            member: None,
             pool: None,
             free_bufs: Vec::new(),
             free_outs: Vec::new(),
@@ -420,40 +433,19 @@ impl<W: Write> GzipWriter<W> {
         }
     }
 
-    fn header(&self) -> [u8; 10] {
-        // No flags (so no name, comment or extra field), no mtime, OS unknown (255).
-        let xfl = match self.level {
-            9 => 2,
-            0 | 1 => 4,
-            _ => 0,
-        };
-        [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
-    }
-
-    /// Hand the current block to be compressed, and start a fresh one primed with its tail.
+    /// Hand the current block to be compressed, and start a fresh one.
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
-        if !self.header_written {
-            let header = self.header();
-            self.out.write_all(&header)?;
-            self.header_written = true;
-        }
         let mut next = self.free_bufs.pop().unwrap_or_default();
         next.clear();
-        if !last {
-            next.reserve_exact(DICTIONARY_SIZE + GZIP_BLOCK_SIZE);
-            let data = &self.block[self.dict..];
-            next.extend_from_slice(&data[data.len().saturating_sub(DICTIONARY_SIZE)..]);
-        }
         let buf = std::mem::replace(&mut self.block, next);
-        let dict = std::mem::replace(&mut self.dict, self.block.len());
         let index = self.next_in;
         self.next_in += 1;
         let mut out = self.free_outs.pop().unwrap_or_default();
 
         // One thread, or a stream of a single block: no threads at all.
         if self.threads == 1 || (index == 0 && last) {
-            deflate_block(self.level, &buf[..dict], &buf[dict..], last, &mut out)?;
-            self.crc.update(&buf[dict..]);
+            let level = self.level;
+            self.member.get_or_insert_with(|| Member::new(level)).compress(&buf, &mut out)?;
             self.out.write_all(&out)?;
             self.next_out += 1;
             self.free_bufs.push(buf);
@@ -470,7 +462,7 @@ impl<W: Write> GzipWriter<W> {
         }
         let pool = self.pool.as_mut().expect("started above");
         let jobs = pool.jobs.as_ref().ok_or_else(Pool::stopped)?;
-        jobs.send(Job { index, buf, dict, last, out }).map_err(|_| Pool::stopped())?;
+        jobs.send(Job { index, buf, out }).map_err(|_| Pool::stopped())?;
         pool.in_flight += 1;
         // Write whatever is already done, without waiting.
         while let Ok(done) = pool.done.try_recv() {
@@ -485,7 +477,6 @@ impl<W: Write> GzipWriter<W> {
         while let Some(done) = pool.waiting.remove(&self.next_out) {
             pool.in_flight -= 1;
             done.result?;
-            self.crc.combine(&done.crc);
             self.out.write_all(&done.out)?;
             self.next_out += 1;
             self.free_bufs.push(done.buf);
@@ -494,7 +485,7 @@ impl<W: Write> GzipWriter<W> {
         Ok(())
     }
 
-    /// Compress what is left, write the gzip trailer, and return the inner writer.
+    /// Compress what is left and return the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         self.finish_stream()?;
         drop(self.pool.take()); // joins the threads
@@ -505,16 +496,15 @@ impl<W: Write> GzipWriter<W> {
         if self.finished {
             return Ok(());
         }
-        self.dispatch(true)?;
+        // The last block, possibly empty: an empty input still makes one (empty) member.
+        if !self.block.is_empty() || self.next_in == 0 {
+            self.dispatch(true)?;
+        }
         while self.next_out < self.next_in {
             let pool = self.pool.as_mut().ok_or_else(Pool::stopped)?;
             pool.receive()?;
             self.write_ready()?;
         }
-        let mut trailer = [0u8; 8];
-        trailer[..4].copy_from_slice(&self.crc.sum().to_le_bytes());
-        trailer[4..].copy_from_slice(&self.crc.amount().to_le_bytes());
-        self.out.write_all(&trailer)?;
         self.finished = true;
         Ok(())
     }
@@ -528,14 +518,14 @@ impl<W: Write> Write for GzipWriter<W> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let room = self.dict + GZIP_BLOCK_SIZE - self.block.len();
+        let room = GZIP_BLOCK_SIZE - self.block.len();
         if room == 0 {
             // The block is full and more data follows: it is not the last one.
             self.dispatch(false)?;
             return self.write(buf);
         }
-        if self.block.capacity() < self.dict + GZIP_BLOCK_SIZE {
-            self.block.reserve_exact(self.dict + GZIP_BLOCK_SIZE - self.block.len());
+        if self.block.capacity() < GZIP_BLOCK_SIZE {
+            self.block.reserve_exact(GZIP_BLOCK_SIZE - self.block.len());
         }
         let n = room.min(buf.len());
         self.block.extend_from_slice(&buf[..n]);
@@ -552,7 +542,7 @@ impl<W: Write> Write for GzipWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::read::{GzDecoder, MultiGzDecoder};
+    use flate2::read::MultiGzDecoder;
     use std::io::Read;
     use std::process::{Command, Stdio};
 
@@ -592,10 +582,7 @@ mod tests {
 
     fn gunzip(gz: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        GzDecoder::new(gz).read_to_end(&mut out).unwrap();
-        let mut multi = Vec::new();
-        MultiGzDecoder::new(gz).read_to_end(&mut multi).unwrap();
-        assert_eq!(out, multi);
+        MultiGzDecoder::new(gz).read_to_end(&mut out).unwrap();
         out
     }
 
@@ -619,7 +606,7 @@ mod tests {
 
     #[test]
     fn round_trips_at_block_edges() {
-        for len in [0, 1, 100, DICTIONARY_SIZE, B - 1, B, B + 1, 2 * B, 2 * B + 7, 5 * B + 12_345] {
+        for len in [0, 1, 100, 32 << 10, B - 1, B, B + 1, 2 * B, 2 * B + 7, 5 * B + 12_345] {
             let data = sample(len, len as u64);
             for threads in [1, 2, 4] {
                 let gz = gzip(&data, 6, threads, 100_000);
@@ -629,21 +616,35 @@ mod tests {
     }
 
     #[test]
-    fn one_member_with_a_clean_header_and_trailer() {
+    fn one_member_per_block_with_clean_headers_and_trailers() {
         let data = sample(3 * B + 5, 1);
         let gz = gzip(&data, 6, 2, 1 << 20);
-        assert_eq!(&gz[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-        let mut crc = Crc::new();
-        crc.update(&data);
-        let n = gz.len();
-        assert_eq!(u32::from_le_bytes(gz[n - 8..n - 4].try_into().unwrap()), crc.sum());
-        assert_eq!(u32::from_le_bytes(gz[n - 4..].try_into().unwrap()), data.len() as u32);
-        // GzDecoder reads exactly one member: it must have consumed everything.
-        let mut decoder = GzDecoder::new(&gz[..]);
-        let mut out = Vec::new();
-        decoder.read_to_end(&mut out).unwrap();
-        assert_eq!(out, data);
-        assert!(decoder.into_inner().is_empty(), "one member holds the whole stream");
+        let mut rest = &gz[..];
+        let mut blocks = data.chunks(B);
+        while !rest.is_empty() {
+            let block = blocks.next().expect("no more members than blocks");
+            assert_eq!(&rest[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+            // bufread::GzDecoder reads exactly one member and leaves the rest unread.
+            let mut decoder = flate2::bufread::GzDecoder::new(rest);
+            let mut out = Vec::new();
+            decoder.read_to_end(&mut out).unwrap();
+            assert_eq!(out, block);
+            let after = decoder.into_inner();
+            let member = &rest[..rest.len() - after.len()];
+            let mut crc = flate2::Crc::new();
+            crc.update(block);
+            let n = member.len();
+            assert_eq!(u32::from_le_bytes(member[n - 8..n - 4].try_into().unwrap()), crc.sum());
+            assert_eq!(u32::from_le_bytes(member[n - 4..].try_into().unwrap()), block.len() as u32);
+            rest = after;
+        }
+        assert!(blocks.next().is_none(), "every block has its member");
+        // A program under one block is a single member: the common small service.
+        let small = sample(B - 1, 2);
+        let gz = gzip(&small, 6, 4, 1000);
+        let mut decoder = flate2::bufread::GzDecoder::new(&gz[..]);
+        std::io::copy(&mut decoder, &mut std::io::sink()).unwrap();
+        assert!(decoder.into_inner().is_empty());
     }
 
     #[test]
@@ -663,7 +664,8 @@ mod tests {
 
     #[test]
     fn same_bytes_whatever_the_threads_on_real_code() {
-        // Machine code exercised a zlib-rs quirk that synthetic data did not (see deflate_block).
+        // Machine code, as layers hold: it exercised a compressor-reuse quirk of zlib-rs (#459)
+        // that synthetic data did not.
         let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         let data = &exe[..exe.len().min(16 * B + 77)];
         let reference = gzip(data, 6, 1, 1 << 20);
@@ -677,7 +679,7 @@ mod tests {
     fn empty_input_is_a_valid_gzip() {
         for threads in [1, 2] {
             let gz = gzip(b"", 6, threads, 1);
-            assert_eq!(gz.len(), 10 + 2 + 8, "header, an empty final block, trailer");
+            assert!(gz.len() <= 10 + 5 + 8, "header, an empty final block, trailer: {gz:?}");
             assert!(gunzip(&gz).is_empty());
             assert!(system("gzip", &["-dc"], &gz).is_empty());
         }
@@ -712,14 +714,14 @@ mod tests {
     }
 
     #[test]
-    fn size_close_to_one_stream_deflate() {
-        // Blocking costs little: the dictionary carries matches across boundaries.
-        let data = sample(8 * B, 11);
-        let ours = gzip(&data, 6, 2, 1 << 20).len();
-        let mut single = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        single.write_all(&data).unwrap();
-        let single = single.finish().unwrap().len();
-        assert!((ours as f64) < single as f64 * 1.005, "ours {ours}, single stream {single}");
+    fn real_code_no_larger_than_gzip_6() {
+        // The issue's bound: the layer at most 1.02 × `gzip -6` on one stream. Independent
+        // blocks cost little on machine code: libdeflate makes up for the lost cross-block matches.
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let data = &exe[..exe.len().min(16 * B)];
+        let ours = gzip(data, 6, 2, 1 << 20).len();
+        let gzip6 = system("gzip", &["-6", "-c"], data).len();
+        assert!((ours as f64) <= gzip6 as f64 * 1.02, "ours {ours}, gzip -6 {gzip6}");
     }
 
     #[test]

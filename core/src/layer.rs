@@ -373,7 +373,7 @@ fn encode_layer<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::read::GzDecoder;
+    use flate2::read::MultiGzDecoder;
 
     fn owner() -> Owner {
         Owner { uid: 0, gid: 0, mode: 0o755 }
@@ -401,7 +401,7 @@ mod tests {
         assert_eq!(&blob[3..9], &[0, 0, 0, 0, 0, 0], "no flags (so no name), no mtime");
         assert_eq!(blob[9], 255, "unknown OS byte");
         let mut tar_bytes = Vec::new();
-        GzDecoder::new(&blob[..]).read_to_end(&mut tar_bytes).unwrap();
+        MultiGzDecoder::new(&blob[..]).read_to_end(&mut tar_bytes).unwrap();
         assert_eq!(crate::digest::sha256_digest(&tar_bytes), a.diff_id);
         let mut archive = tar::Archive::new(&tar_bytes[..]);
         let entries: Vec<(String, u32, u64)> = archive
@@ -434,7 +434,7 @@ mod tests {
                 Algorithm::Zstd => zstd::decode_all(&blob[..]).unwrap(),
                 _ => {
                     let mut out = Vec::new();
-                    GzDecoder::new(&blob[..]).read_to_end(&mut out).unwrap();
+                    MultiGzDecoder::new(&blob[..]).read_to_end(&mut out).unwrap();
                     out
                 }
             };

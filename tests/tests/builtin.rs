@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use zeroimage_tests::process::{exec, exec_ok, unique_name};
 use zeroimage_tests::program::{self, HELLO_LINE};
@@ -82,7 +82,7 @@ impl Archive {
     /// The entries of layer `digest`, gunzipped; checks its diff_id against the config.
     fn layer(&self, digest: &str) -> BTreeMap<String, Entry> {
         let mut tar_bytes = Vec::new();
-        GzDecoder::new(self.blob(digest)).read_to_end(&mut tar_bytes).unwrap();
+        MultiGzDecoder::new(self.blob(digest)).read_to_end(&mut tar_bytes).unwrap();
         let index = self.layer_digests().iter().position(|d| d == digest).unwrap();
         assert_eq!(self.config()["rootfs"]["diff_ids"][index], zeroimage_tests::sha256_digest(&tar_bytes));
         let mut entries = BTreeMap::new();

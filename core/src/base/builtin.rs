@@ -380,7 +380,7 @@ fn zone_entries() -> Vec<(String, &'static [u8], Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::read::GzDecoder;
+    use flate2::read::MultiGzDecoder;
     use std::io::Read;
 
     /// The layer, read back with the `tar` crate: path → (kind, mode, uid, gid, content or link).
@@ -389,7 +389,7 @@ mod tests {
         layer.open().unwrap().read_to_end(&mut blob).unwrap();
         assert_eq!(crate::digest::sha256_digest(&blob), layer.digest);
         let mut tar_bytes = Vec::new();
-        GzDecoder::new(&blob[..]).read_to_end(&mut tar_bytes).unwrap();
+        MultiGzDecoder::new(&blob[..]).read_to_end(&mut tar_bytes).unwrap();
         assert_eq!(crate::digest::sha256_digest(&tar_bytes), layer.diff_id);
         let mut out = BTreeMap::new();
         for entry in tar::Archive::new(&tar_bytes[..]).entries().unwrap() {

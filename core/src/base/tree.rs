@@ -6,7 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -31,7 +31,9 @@ pub(crate) fn has_file(layers: &[Layer], path: &str) -> Result<bool> {
 
 fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &Layer) -> Result<()> {
     let reader: Box<dyn Read> = match layer.media_type.as_str() {
-        MEDIA_TYPE_OCI_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => Box::new(GzDecoder::new(layer.verified_reader()?)),
+        MEDIA_TYPE_OCI_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => {
+            Box::new(MultiGzDecoder::new(layer.verified_reader()?))
+        }
         "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => {
             Box::new(layer.verified_reader()?)
         }

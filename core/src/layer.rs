@@ -73,6 +73,15 @@ impl Layer {
         }
     }
 
+    /// The file and offset holding the blob, when it is a local file (a kernel copy can move it).
+    pub(crate) fn local_file(&self) -> Option<(&Path, u64)> {
+        match &self.source {
+            BlobSource::Temp(path) => Some((path, 0)),
+            BlobSource::File { path, offset } => Some((path, *offset)),
+            BlobSource::Registry { .. } | BlobSource::Memory { .. } => None,
+        }
+    }
+
     /// A path naming the blob's source, for messages.
     pub(crate) fn source_path(&self) -> &Path {
         match &self.source {
@@ -103,7 +112,14 @@ impl Layer {
     /// The blob's bytes, verified against the descriptor as they stream: at the end, a wrong
     /// size or digest turns into a read error carrying [`Error::DigestMismatch`].
     pub(crate) fn verified_reader(&self) -> Result<VerifiedReader> {
-        Ok(VerifiedReader {
+        Ok(VerifiedReader(self.checked_reader()?))
+    }
+
+    /// The blob's bytes, hashed as they stream (on a helper thread). A wrong size is a read
+    /// error at the end of the stream; the digest is compared by [`CheckedReader::check`], so
+    /// the caller can go on writing while the last bytes are hashed.
+    pub(crate) fn checked_reader(&self) -> Result<CheckedReader> {
+        Ok(CheckedReader {
             inner: HashReader::new(self.open()?),
             digest: self.digest.clone(),
             size: self.size,
@@ -126,29 +142,53 @@ impl Layer {
     }
 }
 
-/// A reader over a blob that checks its digest and size when it reaches the end.
-pub(crate) struct VerifiedReader {
+/// A reader over a blob that hashes it; see [`Layer::checked_reader`].
+pub(crate) struct CheckedReader {
     inner: HashReader<Box<dyn Read + Send>>,
     digest: String,
     size: u64,
     what: String,
 }
 
-impl Read for VerifiedReader {
+impl CheckedReader {
+    fn mismatch(&self, digest: &str, size: u64) -> Error {
+        Error::DigestMismatch {
+            what: self.what.clone(),
+            expected: format!("{} ({} bytes)", self.digest, self.size),
+            actual: format!("{digest} ({size} bytes)"),
+        }
+    }
+
+    /// Compare what was read with the descriptor (waits for the hashing to finish).
+    pub(crate) fn check(&mut self) -> Result<()> {
+        let (digest, size) = self.inner.finish();
+        if size != self.size || digest != self.digest {
+            return Err(self.mismatch(&digest, size));
+        }
+        Ok(())
+    }
+}
+
+impl Read for CheckedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if n == 0 && !buf.is_empty() && self.inner.count() != self.size {
+            // Short: fail now, before a tar entry is padded out with the wrong length.
+            let (digest, size) = self.inner.finish();
+            return Err(io::Error::new(io::ErrorKind::InvalidData, self.mismatch(&digest, size)));
+        }
+        Ok(n)
+    }
+}
+
+/// A reader over a blob that checks its digest and size when it reaches the end.
+pub(crate) struct VerifiedReader(CheckedReader);
+
+impl Read for VerifiedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
         if n == 0 && !buf.is_empty() {
-            let (digest, size) = self.inner.snapshot();
-            if size != self.size || digest != self.digest {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    Error::DigestMismatch {
-                        what: self.what.clone(),
-                        expected: format!("{} ({} bytes)", self.digest, self.size),
-                        actual: format!("{digest} ({size} bytes)"),
-                    },
-                ));
-            }
+            self.0.check().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         }
         Ok(n)
     }
@@ -282,6 +322,23 @@ impl<W: Write> TarWriter<W> {
             return Err(Error::ProgramChanged { path: source.to_path_buf(), expected: size, actual: copied });
         }
         self.pad(size).map_err(write_err)
+    }
+
+    /// A regular file of `size` bytes that `body` writes to the underlying writer itself
+    /// (for copies the kernel can do); `body` must write exactly `size` bytes.
+    pub(crate) fn file_with(
+        &mut self,
+        path: &str,
+        owner: Owner,
+        size: u64,
+        body: impl FnOnce(&mut W) -> Result<()>,
+    ) -> Result<()> {
+        let header = self
+            .header(path, tar::EntryType::Regular, owner, size)
+            .map_err(|e| Error::io("write", Path::new(path), e))?;
+        self.out.write_all(header.as_bytes()).map_err(|e| Error::io("write", Path::new(path), e))?;
+        body(&mut self.out)?;
+        self.pad(size).map_err(|e| Error::io("write", Path::new(path), e))
     }
 
     fn pad(&mut self, size: u64) -> io::Result<()> {

@@ -166,5 +166,5 @@ fn compressed_digest(index: &TarIndex, name: &str, offset: u64, size: u64) -> Re
     file.seek(SeekFrom::Start(offset)).map_err(|e| Error::io("read", &index.path, e))?;
     let mut reader = HashReader::new(file.take(size));
     std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| Error::io("read", &index.path, e))?;
-    Ok(reader.snapshot().0)
+    Ok(reader.finish().0)
 }

@@ -146,6 +146,24 @@ for prog in "${sizes[@]/#/prog}" hello; do
   fi
 done
 
+# Extending a base from an OCI archive: base layers pass through untouched, so the cost should be
+# a file copy of the base blobs plus our own layer. References: `cp` of the base archive (with
+# `sync` of the copy, since zeroimage fsyncs its output before renaming it into place, and
+# without) followed by a FROM-scratch build of the same program.
+if [ "$quick" = 1 ]; then base_mib=8; else base_mib=256; fi
+if [ ! -s "base$base_mib.tar" ]; then
+  [ -s "prog$base_mib" ] || python3 "$here/mkinput.py" hello $((base_mib << 20)) "prog$base_mib"
+  "$ZEROIMAGE" build "prog$base_mib" -o "base$base_mib.tar" -q >/dev/null
+fi
+base_blobs="$(python3 -c 'import sys, tarfile; print(round(sum(m.size for m in tarfile.open(sys.argv[1]) if m.name.startswith("blobs/")) / 1e6))' "base$base_mib.tar")"
+input="hello on a ${base_blobs} MB base"
+add "cp-base" "cp base archive + sync + build (scratch)" "$input" "cp-base" "rm -f cpb.tar zh.tar" \
+  "cp base$base_mib.tar cpb.tar && sync cpb.tar && $ZEROIMAGE build hello -o zh.tar -q" archive "cpb.tar"
+add "cp-base-nosync" "cp base archive + build (scratch), no sync" "$input" "cp-base" "rm -f cpb.tar zh.tar" \
+  "cp base$base_mib.tar cpb.tar && $ZEROIMAGE build hello -o zh.tar -q" archive "cpb.tar"
+add "zeroimage-extend" "zeroimage build --from oci-archive:base.tar" "$input" "cp-base" "rm -f ze.tar" \
+  "$ZEROIMAGE build hello --from oci-archive:base$base_mib.tar -o ze.tar -q" archive "ze.tar"
+
 say "running $(wc -l < "$cases") cases x $runs runs in $work (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 md=()
 [ "$record" = 1 ] && md=(--markdown "$work/table.md")

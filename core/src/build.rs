@@ -222,9 +222,9 @@ pub fn build_image(
         }
     };
 
-    let resolved = base.resolve(&platform, &options.registry)?;
+    let mut resolved = base.resolve(&platform, &options.registry)?;
     if let Some(interpreter) = &info.interpreter {
-        if !options.allow_dynamic && !resolved.has_file(interpreter)? {
+        if !options.allow_dynamic && !resolved.has_file(interpreter, &sinks[0].scratch_dir())? {
             return Err(Error::DynamicProgram {
                 path: entrypoint.to_path_buf(),
                 interpreter: interpreter.clone(),

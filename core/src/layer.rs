@@ -44,8 +44,14 @@ pub(crate) enum BlobSource {
     /// A range of a file: a blob in an OCI layout, or an entry of a base archive.
     File { path: Arc<Path>, offset: u64 },
     /// A registry blob, streamed when opened; `location` (`docker://reg/repo@digest`) names it
-    /// in messages.
-    Registry { client: Arc<crate::registry::Client>, repository: String, location: Arc<Path> },
+    /// in messages. Once it has been downloaded and verified (to look inside the base), the
+    /// `local_copy` is read instead; the registry origin still lets a push mount it.
+    Registry {
+        client: Arc<crate::registry::Client>,
+        repository: String,
+        location: Arc<Path>,
+        local_copy: Option<Arc<TempPath>>,
+    },
     /// Bytes generated in memory (a built-in base's small layer), named for messages.
     Memory { name: Arc<Path>, bytes: Arc<[u8]> },
 }
@@ -54,7 +60,7 @@ impl Layer {
     /// Open the blob's bytes as stored (compressed), exactly `self.size` of them.
     pub(crate) fn open(&self) -> Result<Box<dyn Read + Send>> {
         match &self.source {
-            BlobSource::Temp(path) => {
+            BlobSource::Temp(path) | BlobSource::Registry { local_copy: Some(path), .. } => {
                 let path: &Path = path;
                 let file = File::open(path).map_err(|e| Error::io("open layer", path, e))?;
                 Ok(Box::new(file.take(self.size)))
@@ -66,7 +72,7 @@ impl Layer {
                 Ok(Box::new(std::io::BufReader::with_capacity(BUFFER_SIZE, file).take(self.size)))
             }
             BlobSource::Memory { bytes, .. } => Ok(Box::new(io::Cursor::new(bytes.clone()).take(self.size))),
-            BlobSource::Registry { client, repository, .. } => {
+            BlobSource::Registry { client, repository, local_copy: None, .. } => {
                 // One byte more than announced, so a longer blob fails verification.
                 Ok(Box::new(client.get_blob(repository, &self.digest)?.take(self.size + 1)))
             }
@@ -76,9 +82,21 @@ impl Layer {
     /// The file and offset holding the blob, when it is a local file (a kernel copy can move it).
     pub(crate) fn local_file(&self) -> Option<(&Path, u64)> {
         match &self.source {
-            BlobSource::Temp(path) => Some((path, 0)),
+            BlobSource::Temp(path) | BlobSource::Registry { local_copy: Some(path), .. } => Some((path, 0)),
             BlobSource::File { path, offset } => Some((path, *offset)),
-            BlobSource::Registry { .. } | BlobSource::Memory { .. } => None,
+            BlobSource::Registry { local_copy: None, .. } | BlobSource::Memory { .. } => None,
+        }
+    }
+
+    /// Whether opening the blob downloads it.
+    pub(crate) fn is_remote(&self) -> bool {
+        matches!(self.source, BlobSource::Registry { local_copy: None, .. })
+    }
+
+    /// Read a registry blob from `copy` from now on: a file holding exactly its verified bytes.
+    pub(crate) fn keep_local_copy(&mut self, copy: TempPath) {
+        if let BlobSource::Registry { local_copy, .. } = &mut self.source {
+            *local_copy = Some(Arc::new(copy));
         }
     }
 

@@ -520,6 +520,62 @@ fn dynamic_programs_need_their_interpreter_in_the_base() {
     assert!(failed.stderr_text().contains("dynamically linked"), "{}", failed.stderr_text());
 }
 
+#[test]
+fn a_registry_base_is_downloaded_once_for_a_dynamic_program() {
+    // The interpreter check reads every base layer; the outputs then copy the same bytes.
+    // Each layer must cross the network once, and a push to the same registry still mounts.
+    let registry = Registry::start();
+    let dir = scratch_dir();
+    let dynamic = dynamic_hello(dir.path());
+    let layout = dir.path().join("glibc-layout");
+    let loader = fs::canonicalize("/lib64/ld-linux-x86-64.so.2").unwrap();
+    let libc = fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+    umoci_image(
+        &layout,
+        "glibc",
+        &[(&loader, "/lib64/ld-linux-x86-64.so.2"), (&libc, "/lib/x86_64-linux-gnu/libc.so.6")],
+        &[],
+    );
+    skopeo_copy(&registry.dest_flags(), &format!("oci:{}:glibc", layout.display()), &registry.docker_ref("os/glibc:1"));
+    let base_layers = base_layer_digests(&registry.flags(), &registry.docker_ref("os/glibc:1"));
+    assert!(!base_layers.is_empty());
+
+    let before = registry.requests().len();
+    let out = dir.path().join("dyn.tar");
+    build(&[
+        "build",
+        &s(&dynamic),
+        "--from",
+        &registry.image("os/glibc:1"),
+        "-o",
+        &s(&out),
+        "--push",
+        &registry.image("app/dyn:1"),
+    ])
+    .assert_success("dynamic program on a registry base, to an archive and a push");
+    let requests = registry.requests();
+    let build_requests = &requests[before..];
+    for layer in &base_layers {
+        let gets =
+            build_requests.iter().filter(|r| r.method == "GET" && r.path().ends_with(&format!("/blobs/{layer}")));
+        assert_eq!(gets.count(), 1, "base layer {layer} downloaded once: {build_requests:#?}");
+        let mounted = build_requests.iter().any(|r| r.method == "POST" && r.uri.contains(&format!("mount={layer}")));
+        assert!(mounted, "base layer {layer} mounted on push: {build_requests:#?}");
+    }
+    let image = image_of(&out);
+    assert_eq!(layer_digests(&image)[..base_layers.len()], base_layers[..]);
+    let unpacked = dir.path().join("unpacked");
+    oci_archive_to_layout(&out, &unpacked, "latest");
+    assert_eq!(runc_run(&unpacked, "latest", &[]).assert_success("runc").stdout_text(), "hello from zeroimage\n");
+    // No temporary copies left next to the output.
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".zeroimage"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
 /// A hand-made base (tar + JSON) with one layer holding /etc/passwd.
 fn handmade_base() -> BTreeMap<String, Vec<u8>> {
     let layer = handmade::layer_tar(&[("etc/passwd", PASSWD.as_bytes(), 0o644)]);

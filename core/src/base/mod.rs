@@ -176,9 +176,10 @@ pub(crate) struct ResolvedBase {
 }
 
 impl ResolvedBase {
-    /// Whether the base's filesystem has a file at `path` (absolute).
-    pub(crate) fn has_file(&self, path: &str) -> Result<bool> {
-        tree::has_file(&self.layers, path)
+    /// Whether the base's filesystem has a file at `path` (absolute). Registry layers are
+    /// downloaded once, into temporary files in `scratch`, and read from there afterwards.
+    pub(crate) fn has_file(&mut self, path: &str, scratch: &std::path::Path) -> Result<bool> {
+        tree::has_file(&mut self.layers, path, scratch)
     }
 }
 
@@ -227,14 +228,15 @@ mod tests {
     fn builtin_has_its_files_and_no_loader() {
         let platform: Platform = "linux/amd64".parse().unwrap();
         let registry = RegistryOptions::default();
-        let resolved = Base::Builtin(Builtin::Static).resolve(&platform, &registry).unwrap();
-        assert!(resolved.has_file("/etc/passwd").unwrap());
-        assert!(resolved.has_file("/usr/share/zoneinfo/UTC").unwrap(), "a symlink to a file");
-        assert!(!resolved.has_file("/tmp").unwrap(), "a directory");
-        assert!(!resolved.has_file("/lib64/ld-linux-x86-64.so.2").unwrap());
-        assert!(!resolved.has_file("/lib/ld-musl-x86_64.so.1").unwrap());
-        let scratch = Base::Scratch.resolve(&platform, &registry).unwrap();
-        assert!(!scratch.has_file("/etc/passwd").unwrap());
+        let mut resolved = Base::Builtin(Builtin::Static).resolve(&platform, &registry).unwrap();
+        let scratch = std::env::temp_dir();
+        assert!(resolved.has_file("/etc/passwd", &scratch).unwrap());
+        assert!(resolved.has_file("/usr/share/zoneinfo/UTC", &scratch).unwrap(), "a symlink to a file");
+        assert!(!resolved.has_file("/tmp", &scratch).unwrap(), "a directory");
+        assert!(!resolved.has_file("/lib64/ld-linux-x86-64.so.2", &scratch).unwrap());
+        assert!(!resolved.has_file("/lib/ld-musl-x86_64.so.1", &scratch).unwrap());
+        let mut empty = Base::Scratch.resolve(&platform, &registry).unwrap();
+        assert!(!empty.has_file("/etc/passwd", &scratch).unwrap());
     }
 
     #[test]

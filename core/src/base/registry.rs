@@ -39,6 +39,7 @@ impl Store for RegistryStore<'_> {
             client: self.client.clone(),
             repository: self.reference.repository().to_string(),
             location: Arc::from(Path::new(&location)),
+            local_copy: None,
         })
     }
 }

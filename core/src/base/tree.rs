@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::Path;
 
 /// What is at a path of the merged tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,24 +22,64 @@ enum Node {
 /// Whether `path` (absolute) names something other than a directory in the file system that
 /// `layers` make, following symbolic links. Layers in a format we cannot read (zstd) count as
 /// having no files.
-pub(crate) fn has_file(layers: &[Layer], path: &str) -> Result<bool> {
+///
+/// Every layer read is read to its end, so its digest is checked. A registry layer is
+/// downloaded once: its bytes are kept in a temporary file in `scratch` (next to the output)
+/// and the outputs copy it from there.
+pub(crate) fn has_file(layers: &mut [Layer], path: &str, scratch: &Path) -> Result<bool> {
     let mut tree: BTreeMap<String, Node> = BTreeMap::new();
     for layer in layers {
-        apply_layer(&mut tree, layer)?;
+        apply_layer(&mut tree, layer, scratch)?;
     }
     Ok(matches!(resolve(&tree, path), Some(Node::File)))
 }
 
-fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &Layer) -> Result<()> {
-    let reader: Box<dyn Read> = match layer.media_type.as_str() {
-        MEDIA_TYPE_OCI_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => {
-            Box::new(MultiGzDecoder::new(layer.verified_reader()?))
-        }
-        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => {
-            Box::new(layer.verified_reader()?)
-        }
+fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &mut Layer, scratch: &Path) -> Result<()> {
+    let gzip = match layer.media_type.as_str() {
+        MEDIA_TYPE_OCI_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => true,
+        "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => false,
         _ => return Ok(()),
     };
+    let mut copy = match layer.is_remote() {
+        true => Some(
+            tempfile::Builder::new()
+                .prefix(".zeroimage-base-layer-")
+                .tempfile_in(scratch)
+                .map_err(|e| Error::io("create a temporary file in", scratch, e))?,
+        ),
+        false => None,
+    };
+    {
+        let verified = layer.verified_reader()?;
+        let raw: Box<dyn Read + '_> = match copy.as_mut() {
+            Some(file) => Box::new(Tee { inner: verified, copy: file.as_file_mut() }),
+            None => Box::new(verified),
+        };
+        let reader: Box<dyn Read + '_> = if gzip { Box::new(MultiGzDecoder::new(raw)) } else { raw };
+        read_entries(tree, reader, layer)?;
+    }
+    if let Some(file) = copy {
+        layer.keep_local_copy(file.into_temp_path());
+    }
+    Ok(())
+}
+
+/// Passes what it reads on, and writes a copy of it to `copy`.
+struct Tee<R, W> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// Apply the tar stream `reader` of `layer` to `tree`, then read the stream to its end.
+fn read_entries(tree: &mut BTreeMap<String, Node>, reader: Box<dyn Read + '_>, layer: &Layer) -> Result<()> {
     let read_err = |e: std::io::Error| {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
             *e.into_inner().and_then(|inner| inner.downcast::<Error>().ok()).expect("checked above")
@@ -72,6 +113,8 @@ fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &Layer) -> Result<()> {
             added.push((path, node));
         }
     }
+    // The rest of the stream (after the end-of-archive blocks), so the digest is checked.
+    std::io::copy(&mut archive.into_inner(), &mut std::io::sink()).map_err(read_err)?;
     for (path, node) in added {
         if node != Node::Dir {
             // A file or link replaces a directory and everything under it.
@@ -167,8 +210,9 @@ mod tests {
             ("abs", Some("/etc/a")),
         ]);
         let upper = layer(&[("etc/.wh.a", None), ("opt/.wh..wh..opq", None), ("opt/y", None)]);
-        let layers = [lower, upper];
-        let has = |p| has_file(&layers, p).unwrap();
+        let mut layers = [lower, upper];
+        let scratch = std::env::temp_dir();
+        let mut has = |p| has_file(&mut layers, p, &scratch).unwrap();
         assert!(has("/lib64/ld-linux-x86-64.so.2"));
         assert!(has("/usr/lib64/../lib64/ld-linux-x86-64.so.2"));
         assert!(!has("/lib64"), "a directory is not a file");
@@ -178,6 +222,6 @@ mod tests {
         assert!(!has("/opt/x"), "opaque directory");
         assert!(has("/opt/y"), "added in the layer that made it opaque");
         assert!(!has("/nope"));
-        assert!(!has_file(&[], "/etc/b").unwrap());
+        assert!(!has_file(&mut [], "/etc/b", &scratch).unwrap());
     }
 }

@@ -144,20 +144,6 @@ impl Layer {
             what: format!("layer {} read from {}", self.digest, self.source_path().display()),
         })
     }
-
-    /// Copy the blob to `out`, verifying its size and digest on the way.
-    pub(crate) fn copy_to(
-        &self,
-        out: &mut dyn Write,
-        cancel: &CancelToken,
-        on_progress: impl FnMut(u64),
-    ) -> Result<()> {
-        let path = self.source_path().to_path_buf();
-        let mut reader = self.verified_reader()?;
-        copy_cancellable(&mut reader, out, cancel, on_progress)
-            .map_err(|e| e.into_error("read layer", &path, "write layer from", &path))?;
-        Ok(())
-    }
 }
 
 /// A reader over a blob that hashes it; see [`Layer::checked_reader`].

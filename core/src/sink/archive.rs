@@ -2,18 +2,17 @@
 //! `blobs/sha256/…`) and a `docker load` archive (`manifest.json`), as `docker save` writes
 //! since Docker 25. Written under a temporary name and renamed into place.
 
+use super::copy::{copy_layer, Check};
 use super::{AtomicFile, WriteContext};
-use crate::cancel::CancelToken;
 use crate::digest::hex_part;
 use crate::error::{Error, Result};
 use crate::image::{canonical_json, Image, MEDIA_TYPE_OCI_INDEX};
-use crate::layer::{copy_cancellable, CheckedReader, Layer, Owner, TarWriter, BUFFER_SIZE};
+use crate::layer::{Owner, TarWriter, BUFFER_SIZE};
 use crate::reference::Reference;
 use serde_json::{json, Value};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::thread::JoinHandle;
 
 const DIR: Owner = Owner { uid: 0, gid: 0, mode: 0o755 };
 const FILE: Owner = Owner { uid: 0, gid: 0, mode: 0o644 };
@@ -41,29 +40,9 @@ pub(super) fn write_to(out: &mut dyn Write, dest: &Path, image: &Image, ctx: &Wr
     write_entries(out, dest, None, image, ctx)?.iter_mut().try_for_each(Check::wait)
 }
 
-/// A layer's digest check that may still be running.
-enum Check {
-    /// The bytes went through this reader; its hash may still be finishing.
-    Reader(CheckedReader),
-    /// The kernel copied the bytes; a thread reads and hashes them from the source.
-    Thread(Option<JoinHandle<Result<CheckedReader>>>),
-}
-
-impl Check {
-    fn wait(&mut self) -> Result<()> {
-        match self {
-            Check::Reader(reader) => reader.check(),
-            Check::Thread(handle) => match handle.take() {
-                Some(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?.check(),
-                None => Ok(()),
-            },
-        }
-    }
-}
-
 /// Write the archive's entries, returning the layers' digest checks still to be waited for
 /// (sizes are checked as each layer ends). With `file`, `out` buffers writes to that file and
-/// local layer blobs are copied into it by the kernel (`copy_file_range`), not through memory.
+/// layer blobs are copied straight into it (local ones by the kernel: see [`copy_layer`]).
 fn write_entries<W: Write>(
     out: W,
     dest: &Path,
@@ -80,16 +59,13 @@ fn write_entries<W: Write>(
     tar.dir("blobs/sha256/", DIR).map_err(write_err)?;
     for layer in &image.layers {
         let name = blob_path(&layer.digest);
-        match (file, layer.local_file()) {
-            (Some(file), Some((source, offset))) => {
-                let check = check_in_background(layer, ctx.cancel)?;
-                tar.file_with(&name, FILE, layer.size, |out| {
-                    out.flush().map_err(write_err)?;
-                    kernel_copy(source, offset, layer.size, file, dest, ctx.cancel, |n| ctx.report(done + n, total))
-                })?;
-                checks.push(check);
-            }
-            _ => {
+        match file {
+            Some(file) => tar.file_with(&name, FILE, layer.size, |out| {
+                out.flush().map_err(write_err)?;
+                checks.push(copy_layer(layer, file, dest, ctx.cancel, |n| ctx.report(done + n, total))?);
+                Ok(())
+            })?,
+            None => {
                 let mut reader = layer.checked_reader()?;
                 tar.file(&name, FILE, layer.size, &mut reader, layer.source_path(), ctx.cancel, |n| {
                     ctx.report(done + n, total)
@@ -110,58 +86,6 @@ fn write_entries<W: Write>(
     tar.finish().map_err(write_err)?;
     ctx.report(total, total);
     Ok(checks)
-}
-
-/// Read and hash `layer` from its source on a thread of its own.
-fn check_in_background(layer: &Layer, cancel: &CancelToken) -> Result<Check> {
-    let mut reader = layer.checked_reader()?;
-    let cancel = cancel.clone();
-    let what = layer.source_path().to_path_buf();
-    let handle = std::thread::Builder::new()
-        .name("zeroimage-verify".into())
-        .spawn(move || {
-            copy_cancellable(&mut reader, &mut io::sink(), &cancel, |_| {})
-                .map_err(|e| e.into_error("read layer", &what, "hash layer from", &what))?;
-            Ok(reader)
-        })
-        .map_err(|e| Error::io("start a thread to verify", layer.source_path(), e))?;
-    Ok(Check::Thread(Some(handle)))
-}
-
-/// Bytes per `copy_file_range` round (between cancellation checks and progress reports).
-const KERNEL_COPY_STEP: u64 = 16 << 20;
-
-/// Copy `size` bytes at `offset` of `source` to `to`'s current position, in the kernel.
-fn kernel_copy(
-    source: &Path,
-    offset: u64,
-    size: u64,
-    to: &File,
-    dest: &Path,
-    cancel: &CancelToken,
-    mut on_progress: impl FnMut(u64),
-) -> Result<()> {
-    let mut from = File::open(source).map_err(|e| Error::io("open layer", source, e))?;
-    from.seek(SeekFrom::Start(offset)).map_err(|e| Error::io("read layer", source, e))?;
-    let mut copied = 0u64;
-    while copied < size {
-        if cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        // std's io::copy between files uses copy_file_range where the kernel has it.
-        let step = (size - copied).min(KERNEL_COPY_STEP);
-        let n = io::copy(&mut (&from).take(step), &mut &*to).map_err(|e| Error::io("write", dest, e))?;
-        if n == 0 {
-            return Err(Error::DigestMismatch {
-                what: format!("layer read from {}", source.display()),
-                expected: format!("{size} bytes"),
-                actual: format!("{copied} bytes"),
-            });
-        }
-        copied += n;
-        on_progress(copied);
-    }
-    Ok(())
 }
 
 /// `blobs/sha256/<hex>`

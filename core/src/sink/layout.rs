@@ -2,12 +2,12 @@
 //! `index.json` is rewritten atomically with our manifest replacing any of the same name.
 
 use super::archive::{blob_path, manifest_descriptor, OCI_LAYOUT};
+use super::copy::copy_layer;
 use super::{write_atomic, AtomicFile, WriteContext};
 use crate::error::{Error, Result};
 use crate::image::{canonical_json, Image, MEDIA_TYPE_OCI_INDEX};
 use serde_json::{json, Value};
 use std::fs;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 pub(super) fn write(dir: &Path, tag: Option<&str>, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
@@ -39,12 +39,8 @@ pub(super) fn write(dir: &Path, tag: Option<&str>, image: &Image, ctx: &WriteCon
         if !blob_present(&dest, layer.size) {
             let mut out = AtomicFile::create(&dest)?;
             let temp_path = out.path().to_path_buf();
-            {
-                let mut buffered = BufWriter::new(out.file());
-                layer.copy_to(&mut buffered, ctx.cancel, |n| ctx.report(done + n, total))?;
-                buffered.flush().map_err(|e| Error::io("write", &temp_path, e))?;
-            }
-            out.commit()?;
+            let mut check = copy_layer(layer, out.file(), &temp_path, ctx.cancel, |n| ctx.report(done + n, total))?;
+            out.commit_after(|| check.wait())?;
         }
         done += layer.size;
     }

@@ -1,6 +1,7 @@
 //! Sinks: where a built image goes. Each is a plain function over an [`Image`].
 
 mod archive;
+mod copy;
 mod daemon;
 mod layout;
 mod registry;

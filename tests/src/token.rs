@@ -40,6 +40,10 @@ pub struct TokenRequest {
     pub user: Option<String>,
     /// The status the issuer answered (200, or 401 for wrong credentials).
     pub status: u16,
+    /// `GET`, or `POST` for an OAuth2 form request.
+    pub method: String,
+    /// The OAuth2 `grant_type` of a `POST` (`refresh_token` for an identity token).
+    pub grant: Option<String>,
 }
 
 /// A registry requiring Bearer tokens from its own issuer; anonymous token requests get
@@ -214,6 +218,7 @@ fn serve(
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut authorization = None;
+    let mut content_length = 0usize;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
@@ -222,18 +227,31 @@ fn serve(
         if let Some((name, value)) = line.split_once(':') {
             if name.trim().eq_ignore_ascii_case("authorization") {
                 authorization = Some(value.trim().to_string());
+            } else if name.trim().eq_ignore_ascii_case("content-length") {
+                content_length = value.trim().parse().unwrap_or(0);
             }
         }
     }
+    let method = request_line.split_whitespace().next().unwrap_or("GET").to_string();
     let target = request_line.split_whitespace().nth(1).unwrap_or("/");
-    let query = target.split_once('?').map_or("", |(_, q)| q);
+    // GET carries its parameters in the query; an OAuth2 POST in a form body.
+    let mut params = target.split_once('?').map_or("", |(_, q)| q).to_string();
+    if method == "POST" {
+        let mut body = vec![0u8; content_length.min(1 << 16)];
+        reader.read_exact(&mut body)?;
+        params = String::from_utf8_lossy(&body).into_owned();
+    }
     let param = |key: &str| {
-        query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| percent_decode(v)))
+        params.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| percent_decode(v)))
     };
-    let (scope, service) = (param("scope"), param("service"));
+    let (scope, service, grant) = (param("scope"), param("service"), param("grant_type"));
     let expected = format!("Basic {}", base64(format!("{user}:{password}").as_bytes()));
-    let (status, body) = match authorization.as_deref() {
-        Some(given) if given == expected => {
+    let authorized = match grant.as_deref() {
+        Some("refresh_token") => param("refresh_token").map(|t| t == identity_token(password)),
+        _ => authorization.as_deref().map(|given| given == expected),
+    };
+    let (status, body) = match authorized {
+        Some(true) => {
             let access: Vec<serde_json::Value> = scope
                 .iter()
                 .flat_map(|s| s.split(' '))
@@ -244,9 +262,14 @@ fn serve(
                 })
                 .collect();
             let token = signer.token(user, json!(access));
-            (200, json!({"token": token, "access_token": token, "expires_in": 600}).to_string())
+            if grant.is_some() {
+                // OAuth2 answers with `access_token` only.
+                (200, json!({"access_token": token, "expires_in": 600}).to_string())
+            } else {
+                (200, json!({"token": token, "access_token": token, "expires_in": 600}).to_string())
+            }
         }
-        Some(_) => (401, json!({"details": "wrong user name or password"}).to_string()),
+        Some(false) => (401, json!({"details": "wrong user name or password"}).to_string()),
         None => {
             let token = signer.token("", json!([]));
             (200, json!({"token": token, "expires_in": 600}).to_string())
@@ -255,8 +278,10 @@ fn serve(
     requests.lock().unwrap_or_else(|e| e.into_inner()).push(TokenRequest {
         scope,
         service,
-        user: (status == 200 && authorization.is_some()).then(|| user.to_string()),
+        user: (status == 200 && authorized.is_some()).then(|| user.to_string()),
         status,
+        method,
+        grant,
     });
     let mut stream = stream;
     write!(
@@ -269,6 +294,12 @@ fn serve(
     let _ = stream.shutdown(Shutdown::Both);
     let _ = reader.read(&mut [0u8; 0]);
     Ok(())
+}
+
+/// The OAuth2 identity (refresh) token the issuer accepts in place of `password`, as
+/// `docker login` stores it for registries with OAuth (`identitytoken` in config.json).
+pub fn identity_token(password: &str) -> String {
+    format!("identity-{password}")
 }
 
 fn percent_decode(s: &str) -> String {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use zeroimage_tests::oci::skopeo;
 use zeroimage_tests::proxy::{Fault, FaultProxy};
-use zeroimage_tests::token::TokenRegistry;
+use zeroimage_tests::token::{identity_token, TokenRegistry};
 use zeroimage_tests::{
     exec, exec_ok, registry::base64, scratch_dir, static_hello, zeroimage_cmd, OutputExt, Podman, Registry,
     RegistryOptions, HELLO_LINE,
@@ -178,6 +178,53 @@ fn push_with_bearer_token_auth_and_stored_credentials_verbose_never_shows_the_se
     assert_eq!(value["Digest"], digest.as_str());
     let scopes: Vec<String> = registry.token_requests().into_iter().filter_map(|r| r.scope).collect();
     assert!(scopes.iter().any(|s| s == "repository:bear/hello:pull,push"), "{scopes:?}");
+}
+
+#[test]
+fn push_with_an_identity_token_exchanges_it_at_the_token_server() {
+    // `docker login` to an OAuth registry stores an identity (refresh) token, not a password:
+    // it is exchanged with an OAuth2 POST (grant_type=refresh_token) for access tokens.
+    let registry = TokenRegistry::start(USER, PASSWORD);
+    let token = identity_token(PASSWORD);
+    let home = Home::new();
+    let config = |token: &str| {
+        let value = json!({"auths": {registry.addr(): {"auth": "", "identitytoken": token}}});
+        fs::write(home.config(), serde_json::to_vec(&value).unwrap()).unwrap();
+    };
+    config(&token);
+    let out = exec(home.zeroimage().arg("build").arg(home.hello()).args([
+        "--verbose",
+        "--push",
+        &format!("{}/oauth/hello:1", registry.addr()),
+    ]));
+    out.assert_success("push with an identity token");
+    let stderr = out.stderr_text();
+    assert!(stderr.contains(&format!("an identity token from {}", home.config().display())), "{stderr}");
+    assert!(!stderr.contains(&token) && !out.stdout_text().contains(&token), "{stderr}");
+    let requests = registry.token_requests();
+    let exchanged = requests.iter().filter(|r| r.method == "POST" && r.grant.as_deref() == Some("refresh_token"));
+    assert!(exchanged.clone().count() > 0, "{requests:#?}");
+    assert!(exchanged.clone().all(|r| r.status == 200 && r.user.as_deref() == Some(USER)), "{requests:#?}");
+    assert!(exchanged.clone().any(|r| r.scope.as_deref() == Some("repository:oauth/hello:pull,push")), "{requests:#?}");
+    let digest = digest_of(&pushed_lines(&out)[0]);
+    let inspect = exec_ok(
+        skopeo()
+            .args(["inspect", "--tls-verify=false", "--creds", &format!("{USER}:{PASSWORD}")])
+            .arg(format!("docker://{}/oauth/hello:1", registry.addr())),
+    );
+    let value: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(value["Digest"], digest.as_str());
+
+    // A revoked (wrong) identity token: one clear authentication error, the token not shown.
+    let revoked = identity_token("revoked");
+    config(&revoked);
+    let failed = exec(
+        home.zeroimage().arg("build").arg(home.hello()).args(["--push", &format!("{}/oauth/hello:2", registry.addr())]),
+    );
+    failed.assert_failure("push with a revoked identity token");
+    let stderr = failed.stderr_text();
+    assert!(stderr.contains(registry.addr()) && stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains(&revoked), "{stderr}");
 }
 
 #[test]

@@ -492,11 +492,10 @@ fn multi_platform_bases_pick_the_programs_platform() {
     assert!(failed.stderr_text().contains("linux/amd64"), "{}", failed.stderr_text());
 }
 
-#[test]
-fn dynamic_programs_need_their_interpreter_in_the_base() {
-    let dir = scratch_dir();
-    let dynamic = dynamic_hello(dir.path());
-    let layout = dir.path().join("glibc-layout");
+/// `DIR/glibc-layout`, tag `glibc`: an OCI layout (made by umoci) holding the host's glibc
+/// loader and libc, enough to run a dynamically linked hello.
+fn glibc_base(dir: &Path) -> PathBuf {
+    let layout = dir.join("glibc-layout");
     let loader = fs::canonicalize("/lib64/ld-linux-x86-64.so.2").unwrap();
     let libc = fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
     umoci_image(
@@ -505,6 +504,25 @@ fn dynamic_programs_need_their_interpreter_in_the_base() {
         &[(&loader, "/lib64/ld-linux-x86-64.so.2"), (&libc, "/lib/x86_64-linux-gnu/libc.so.6")],
         &[],
     );
+    layout
+}
+
+/// Nothing zeroimage writes under a temporary name (`.NAME.*.zeroimage-tmp`,
+/// `.zeroimage-layer-*`, `.zeroimage-base-layer-*`) is left in `dir`.
+fn assert_no_temporary_files(dir: &Path) {
+    let leftovers: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("zeroimage"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn dynamic_programs_need_their_interpreter_in_the_base() {
+    let dir = scratch_dir();
+    let dynamic = dynamic_hello(dir.path());
+    let layout = glibc_base(dir.path());
     let out = dir.path().join("dyn.tar");
     build(&["build", &s(&dynamic), "--from", &format!("oci:{}:glibc", layout.display()), "-o", &s(&out)])
         .assert_success("dynamic program on a glibc base");
@@ -527,15 +545,7 @@ fn a_registry_base_is_downloaded_once_for_a_dynamic_program() {
     let registry = Registry::start();
     let dir = scratch_dir();
     let dynamic = dynamic_hello(dir.path());
-    let layout = dir.path().join("glibc-layout");
-    let loader = fs::canonicalize("/lib64/ld-linux-x86-64.so.2").unwrap();
-    let libc = fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
-    umoci_image(
-        &layout,
-        "glibc",
-        &[(&loader, "/lib64/ld-linux-x86-64.so.2"), (&libc, "/lib/x86_64-linux-gnu/libc.so.6")],
-        &[],
-    );
+    let layout = glibc_base(dir.path());
     skopeo_copy(&registry.dest_flags(), &format!("oci:{}:glibc", layout.display()), &registry.docker_ref("os/glibc:1"));
     let base_layers = base_layer_digests(&registry.flags(), &registry.docker_ref("os/glibc:1"));
     assert!(!base_layers.is_empty());
@@ -568,12 +578,7 @@ fn a_registry_base_is_downloaded_once_for_a_dynamic_program() {
     oci_archive_to_layout(&out, &unpacked, "latest");
     assert_eq!(runc_run(&unpacked, "latest", &[]).assert_success("runc").stdout_text(), "hello from zeroimage\n");
     // No temporary copies left next to the output.
-    let leftovers: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".zeroimage"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_no_temporary_files(dir.path());
 }
 
 /// A hand-made base (tar + JSON) with one layer holding /etc/passwd.
@@ -606,12 +611,7 @@ fn tampered_bases_are_integrity_errors_and_nothing_is_written() {
         failed.assert_failure("tampered base");
         assert!(failed.stderr_text().contains("does not match its digest"), "{from}: {}", failed.stderr_text());
         assert!(!out.exists(), "{from}: nothing written");
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains("zeroimage"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        assert_no_temporary_files(dir.path());
     }
 
     // A blob tampered with inside a real registry's storage: streamed, verified, refused.

@@ -88,6 +88,13 @@ impl Layer {
         }
     }
 
+    /// Whether the blob is a local file whose bytes were checked against the digest as this
+    /// build wrote it (its own layer, or a registry blob kept after a verified download), so
+    /// copying it needs no second hash.
+    pub(crate) fn is_verified_copy(&self) -> bool {
+        matches!(self.source, BlobSource::Temp(_) | BlobSource::Registry { local_copy: Some(_), .. })
+    }
+
     /// Whether opening the blob downloads it.
     pub(crate) fn is_remote(&self) -> bool {
         matches!(self.source, BlobSource::Registry { local_copy: None, .. })

@@ -23,7 +23,7 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub(super) fn write(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
     let mut out = AtomicFile::create(path)?;
     let temp_path = out.path().to_path_buf();
-    let mut checks = {
+    let checks = {
         let file: &File = out.file();
         let mut buffered = BufWriter::with_capacity(BUFFER_SIZE, file);
         let checks = write_entries(&mut buffered, &temp_path, Some(file), image, ctx)?;
@@ -31,13 +31,13 @@ pub(super) fn write(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Resul
         checks
     };
     // The file goes to disk while the last layer bytes are hashed; a mismatch discards it.
-    out.commit_after(|| checks.iter_mut().try_for_each(Check::wait))
+    out.commit_after(|| checks.into_iter().try_for_each(Check::wait))
 }
 
 /// Stream the archive to `out`; `dest` names it in error messages. Every layer is checked
 /// against its digest before this returns.
 pub(super) fn write_to(out: &mut dyn Write, dest: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
-    write_entries(out, dest, None, image, ctx)?.iter_mut().try_for_each(Check::wait)
+    write_entries(out, dest, None, image, ctx)?.into_iter().try_for_each(Check::wait)
 }
 
 /// Write the archive's entries, returning the layers' digest checks still to be waited for

@@ -14,23 +14,24 @@ pub(crate) enum Check {
     /// The bytes went through this reader; its hash may still be finishing.
     Reader(CheckedReader),
     /// The kernel copied the bytes; a thread reads and hashes them from the source.
-    Thread(Option<JoinHandle<Result<CheckedReader>>>),
+    Thread(JoinHandle<Result<CheckedReader>>),
+    /// The source was verified when this build wrote it: nothing to check again.
+    Verified,
 }
 
 impl Check {
-    pub(crate) fn wait(&mut self) -> Result<()> {
+    /// Wait for the check: an error when the bytes do not match the layer's digest.
+    pub(crate) fn wait(self) -> Result<()> {
         match self {
-            Check::Reader(reader) => reader.check(),
-            Check::Thread(handle) => match handle.take() {
-                Some(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?.check(),
-                None => Ok(()),
-            },
+            Check::Reader(mut reader) => reader.check(),
+            Check::Thread(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?.check(),
+            Check::Verified => Ok(()),
         }
     }
 }
 
 /// Read and hash `layer` from its source on a thread of its own.
-pub(crate) fn check_in_background(layer: &Layer, cancel: &CancelToken) -> Result<Check> {
+fn check_in_background(layer: &Layer, cancel: &CancelToken) -> Result<Check> {
     let mut reader = layer.checked_reader()?;
     let cancel = cancel.clone();
     let what = layer.source_path().to_path_buf();
@@ -42,14 +43,14 @@ pub(crate) fn check_in_background(layer: &Layer, cancel: &CancelToken) -> Result
             Ok(reader)
         })
         .map_err(|e| Error::io("start a thread to verify", layer.source_path(), e))?;
-    Ok(Check::Thread(Some(handle)))
+    Ok(Check::Thread(handle))
 }
 
 /// Bytes per `copy_file_range` round (between cancellation checks and progress reports).
 const KERNEL_COPY_STEP: u64 = 16 << 20;
 
 /// Copy `size` bytes at `offset` of `source` to `to`'s current position, in the kernel.
-pub(crate) fn kernel_copy(
+fn kernel_copy(
     source: &Path,
     offset: u64,
     size: u64,
@@ -83,7 +84,8 @@ pub(crate) fn kernel_copy(
 
 /// Copy `layer`'s blob into `to` (an output file being written, positioned where the blob goes):
 /// a local blob through the kernel, another through memory. The returned check, waited for
-/// before the output is committed, compares the bytes with the layer's digest.
+/// before the output is committed, compares the bytes with the layer's digest (unless they
+/// were verified as this build wrote them).
 pub(crate) fn copy_layer(
     layer: &Layer,
     to: &File,
@@ -92,7 +94,7 @@ pub(crate) fn copy_layer(
     on_progress: impl FnMut(u64),
 ) -> Result<Check> {
     if let Some((source, offset)) = layer.local_file() {
-        let check = check_in_background(layer, cancel)?;
+        let check = if layer.is_verified_copy() { Check::Verified } else { check_in_background(layer, cancel)? };
         kernel_copy(source, offset, layer.size, to, dest, cancel, on_progress)?;
         return Ok(check);
     }

@@ -39,7 +39,7 @@ pub(super) fn write(dir: &Path, tag: Option<&str>, image: &Image, ctx: &WriteCon
         if !blob_present(&dest, layer.size) {
             let mut out = AtomicFile::create(&dest)?;
             let temp_path = out.path().to_path_buf();
-            let mut check = copy_layer(layer, out.file(), &temp_path, ctx.cancel, |n| ctx.report(done + n, total))?;
+            let check = copy_layer(layer, out.file(), &temp_path, ctx.cancel, |n| ctx.report(done + n, total))?;
             out.commit_after(|| check.wait())?;
         }
         done += layer.size;

@@ -306,35 +306,37 @@ impl AtomicFile {
     }
 
     /// Flush to disk, make it world-readable like any new file, and rename over `dest`.
-    pub(crate) fn commit(self) -> Result<()> {
-        self.commit_inner(None::<fn() -> Result<()>>)
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.prepare()?;
+        self.temp.as_file().sync_all().map_err(|e| Error::io("sync", self.temp.path(), e))?;
+        self.persist()
     }
 
     /// [`commit`](Self::commit), but only if `check` (run while the file is flushed to disk,
     /// on another thread) succeeds; otherwise the file disappears and `check`'s error is
     /// returned.
-    pub(crate) fn commit_after(self, check: impl FnOnce() -> Result<()>) -> Result<()> {
-        self.commit_inner(Some(check))
+    pub(crate) fn commit_after(mut self, check: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.prepare()?;
+        let file = self.temp.as_file();
+        let (checked, synced) = std::thread::scope(|scope| {
+            let sync = scope.spawn(|| file.sync_all());
+            let checked = check();
+            (checked, sync.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        checked?;
+        synced.map_err(|e| Error::io("sync", self.temp.path(), e))?;
+        self.persist()
     }
 
-    fn commit_inner(mut self, check: Option<impl FnOnce() -> Result<()>>) -> Result<()> {
+    /// Flush what is buffered and make the file world-readable like any new file.
+    fn prepare(&mut self) -> Result<()> {
         let temp_path = self.temp.path().to_path_buf();
         self.temp.as_file_mut().flush().map_err(|e| Error::io("write", &temp_path, e))?;
-        set_readable(self.temp.as_file()).map_err(|e| Error::io("set permissions of", &temp_path, e))?;
-        let file = self.temp.as_file();
-        let synced = match check {
-            None => file.sync_all(),
-            Some(check) => {
-                let (checked, synced) = std::thread::scope(|scope| {
-                    let sync = scope.spawn(|| file.sync_all());
-                    let checked = check();
-                    (checked, sync.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-                });
-                checked?;
-                synced
-            }
-        };
-        synced.map_err(|e| Error::io("sync", &temp_path, e))?;
+        set_readable(self.temp.as_file()).map_err(|e| Error::io("set permissions of", &temp_path, e))
+    }
+
+    /// Rename into place (the file is on disk).
+    fn persist(self) -> Result<()> {
         self.temp.persist(&self.dest).map_err(|e| Error::io("rename a temporary file to", &self.dest, e.error))?;
         Ok(())
     }

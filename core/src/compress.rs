@@ -372,7 +372,7 @@ impl Member {
 
     /// Write `data` as one complete gzip member (header, deflate stream, CRC-32, size) to `out`.
     fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        debug_assert!(data.len() <= GZIP_BLOCK_SIZE, "ISIZE is exact only for blocks under 4 GiB");
+        debug_assert!(data.len() <= GZIP_BLOCK_SIZE, "a member holds at most one block");
         out.clear();
         out.extend_from_slice(&Member::header(self.level));
         let bound = self.deflate.deflate_compress_bound(data.len());

@@ -336,20 +336,21 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// A regular file of `size` bytes that `body` writes to the underlying writer itself
-    /// (for copies the kernel can do); `body` must write exactly `size` bytes.
+    /// (for copies the kernel can do); `body` must write exactly `size` bytes. Write errors
+    /// name `dest`, the archive being written.
     pub(crate) fn file_with(
         &mut self,
         path: &str,
         owner: Owner,
         size: u64,
+        dest: &Path,
         body: impl FnOnce(&mut W) -> Result<()>,
     ) -> Result<()> {
-        let header = self
-            .header(path, tar::EntryType::Regular, owner, size)
-            .map_err(|e| Error::io("write", Path::new(path), e))?;
-        self.out.write_all(header.as_bytes()).map_err(|e| Error::io("write", Path::new(path), e))?;
+        let write_err = |e| Error::io("write", dest, e);
+        let header = self.header(path, tar::EntryType::Regular, owner, size).map_err(write_err)?;
+        self.out.write_all(header.as_bytes()).map_err(write_err)?;
         body(&mut self.out)?;
-        self.pad(size).map_err(|e| Error::io("write", Path::new(path), e))
+        self.pad(size).map_err(write_err)
     }
 
     fn pad(&mut self, size: u64) -> io::Result<()> {

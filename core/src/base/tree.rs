@@ -40,14 +40,11 @@ fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &mut Layer, scratch: &P
         "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => false,
         _ => return Ok(()),
     };
-    let mut copy = match layer.is_remote() {
-        true => Some(
-            tempfile::Builder::new()
-                .prefix(".zeroimage-base-layer-")
-                .tempfile_in(scratch)
-                .map_err(|e| Error::io("create a temporary file in", scratch, e))?,
-        ),
-        false => None,
+    let mut copy = if layer.is_remote() {
+        let temp = tempfile::Builder::new().prefix(".zeroimage-base-layer-").tempfile_in(scratch);
+        Some(temp.map_err(|e| Error::io("create a temporary file in", scratch, e))?)
+    } else {
+        None
     };
     {
         let verified = layer.verified_reader()?;

@@ -60,7 +60,7 @@ fn write_entries<W: Write>(
     for layer in &image.layers {
         let name = blob_path(&layer.digest);
         match file {
-            Some(file) => tar.file_with(&name, FILE, layer.size, |out| {
+            Some(file) => tar.file_with(&name, FILE, layer.size, dest, |out| {
                 out.flush().map_err(write_err)?;
                 checks.push(copy_layer(layer, file, dest, ctx.cancel, |n| ctx.report(done + n, total))?);
                 Ok(())

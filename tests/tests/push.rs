@@ -147,6 +147,15 @@ fn push_to_tls_htpasswd_registry_then_pull_with_podman_and_repush_uploads_nothin
     assert!(again.len() <= layers + 3, "{} requests: {again:#?}", again.len());
 }
 
+/// The manifest digest skopeo reads for `reference` (`docker://…`), signing in as USER.
+fn digest_with_creds(reference: &str) -> String {
+    let inspect = exec_ok(
+        skopeo().args(["inspect", "--tls-verify=false", "--creds", &format!("{USER}:{PASSWORD}")]).arg(reference),
+    );
+    let value: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    value["Digest"].as_str().unwrap_or_default().to_string()
+}
+
 #[test]
 fn push_with_bearer_token_auth_and_stored_credentials_verbose_never_shows_the_secret() {
     let registry = TokenRegistry::start(USER, PASSWORD);
@@ -169,13 +178,7 @@ fn push_with_bearer_token_auth_and_stored_credentials_verbose_never_shows_the_se
     assert!(stderr.contains(&format!("user {USER} from {}", home.config().display())), "{stderr}");
     assert!(!stderr.contains(PASSWORD) && !out.stdout_text().contains(PASSWORD), "{stderr}");
     let digest = digest_of(&pushed_lines(&out)[0]);
-    let inspect = exec_ok(
-        skopeo()
-            .args(["inspect", "--tls-verify=false", "--creds", &format!("{USER}:{PASSWORD}")])
-            .arg(format!("docker://{}/bear/hello:1", registry.addr())),
-    );
-    let value: Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(value["Digest"], digest.as_str());
+    assert_eq!(digest_with_creds(&format!("docker://{}/bear/hello:1", registry.addr())), digest);
     let scopes: Vec<String> = registry.token_requests().into_iter().filter_map(|r| r.scope).collect();
     assert!(scopes.iter().any(|s| s == "repository:bear/hello:pull,push"), "{scopes:?}");
 }
@@ -207,13 +210,7 @@ fn push_with_an_identity_token_exchanges_it_at_the_token_server() {
     assert!(exchanged.clone().all(|r| r.status == 200 && r.user.as_deref() == Some(USER)), "{requests:#?}");
     assert!(exchanged.clone().any(|r| r.scope.as_deref() == Some("repository:oauth/hello:pull,push")), "{requests:#?}");
     let digest = digest_of(&pushed_lines(&out)[0]);
-    let inspect = exec_ok(
-        skopeo()
-            .args(["inspect", "--tls-verify=false", "--creds", &format!("{USER}:{PASSWORD}")])
-            .arg(format!("docker://{}/oauth/hello:1", registry.addr())),
-    );
-    let value: Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(value["Digest"], digest.as_str());
+    assert_eq!(digest_with_creds(&format!("docker://{}/oauth/hello:1", registry.addr())), digest);
 
     // A revoked (wrong) identity token: one clear authentication error, the token not shown.
     let revoked = identity_token("revoked");

@@ -1,61 +1,22 @@
-//! `build_image`: base + program → image → sinks.
+//! `build_image`: base + program (+ files) → image → sinks, the one-call short path.
 
+use crate::add::Add;
 use crate::base::Base;
 use crate::cancel::CancelToken;
-use crate::config::{self, ConfigChanges};
-use crate::elf::{self, ProgramKind};
+use crate::config::ConfigEdits;
+use crate::entry::LayerOptions;
 use crate::error::{Error, Result};
-use crate::image::{Format, Image};
-use crate::layer::{write_layer, Compression, Owner};
+use crate::image::{Format, Image, ImageBuilder};
+use crate::layer::{Compression, Layer};
 use crate::platform::Platform;
+use crate::program::{path_in_image, Program};
+use crate::progress::ProgressFn;
 use crate::reference::Reference;
 use crate::registry::RegistryOptions;
-use crate::sink::{Sink, WriteContext};
+use crate::sink::{temp_dir_for, Sink, WriteOptions};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File};
 use std::path::Path;
-use std::sync::Arc;
-
-/// A progress callback. Called from the thread running the build.
-pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
-
-/// What a build is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Stage {
-    /// Reading, archiving and compressing the program into its layer.
-    Layer,
-    /// Writing the image to an output.
-    Write,
-}
-
-impl Stage {
-    /// The stable lowercase name (`layer`, `write`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Layer => "layer",
-            Stage::Write => "write",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A progress event: `current` of `total` bytes done in `stage`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    /// What is being done.
-    pub stage: Stage,
-    /// Bytes done so far.
-    pub current: u64,
-    /// Bytes to do, when known.
-    pub total: Option<u64>,
-}
 
 /// Everything about a build besides base, program, platform and outputs. `Default` gives the
 /// CLI's defaults.
@@ -75,6 +36,8 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// Manifest annotations.
     pub annotations: BTreeMap<String, String>,
+    /// Files beside the program (`--add SRC:DEST`), in one layer below the program's.
+    pub add: Vec<Add>,
     /// Names for the image (`--tag`): written into archives' `RepoTags` and `index.json`.
     /// When empty, archives name the image `<program name>:latest` if that is a valid name.
     pub tags: Vec<Reference>,
@@ -105,6 +68,7 @@ impl fmt::Debug for BuildOptions {
             .field("labels", &self.labels)
             .field("annotations", &self.annotations)
             .field("tags", &self.tags)
+            .field("add", &self.add)
             .field("allow_dynamic", &self.allow_dynamic)
             .field("source_date_epoch", &self.source_date_epoch)
             .field("format", &self.format)
@@ -159,8 +123,13 @@ impl BuildResult {
 /// Build an image of `entrypoint` on `base` for `platform` (default: the program's own
 /// architecture) and write it to every sink in `sinks`.
 ///
-/// Nothing is written unless the whole image could be built: every input is checked first,
-/// and each output appears atomically.
+/// A short composition of the public model: [`Program::open`] checks the program,
+/// [`ImageBuilder::from_base`] resolves the base, the `--add` files and the program become
+/// layers ([`Layer::from_entries`]), the config is edited, and [`Image::write`] writes every
+/// output. Nothing is written unless the whole image could be built: every input is checked
+/// first, and each output appears atomically.
+///
+/// [`Image::write`]: crate::Image::write
 pub fn build_image(
     base: &Base,
     entrypoint: &Path,
@@ -171,63 +140,35 @@ pub fn build_image(
     if sinks.is_empty() {
         return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
     }
-    let epoch = source_date_epoch(options)?;
+    let epoch = crate::options::source_date_epoch(options.source_date_epoch)?;
     let path_in_image = path_in_image(entrypoint, options.path.as_deref())?;
-    check_options(options)?;
-
-    // The program: a regular, readable ELF executable for the platform.
-    let meta = fs::metadata(entrypoint).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::ProgramNotFound { path: entrypoint.to_path_buf() },
-        _ => Error::io("read", entrypoint, e),
-    })?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() { "a directory" } else { "not a file" };
-        return Err(Error::ProgramNotFile { path: entrypoint.to_path_buf(), what });
+    let edits = ConfigEdits {
+        entrypoint: Some(vec![path_in_image.clone()]),
+        cmd: Some(options.args.clone()),
+        env: options.env.clone(),
+        user: options.user.clone(),
+        workdir: options.workdir.clone(),
+        labels: options.labels.clone(),
+    };
+    edits.check()?;
+    if options.annotations.keys().any(String::is_empty) {
+        return Err(Error::InvalidOption {
+            option: "annotation",
+            value: String::new(),
+            reason: "the key is empty".into(),
+        });
     }
-    let mut file = File::open(entrypoint).map_err(|e| Error::io("open", entrypoint, e))?;
-    let kind = elf::inspect(&mut file).map_err(|e| Error::io("read", entrypoint, e))?;
-    let info = match kind {
-        ProgramKind::Elf(info) if info.is_executable() => info,
-        ProgramKind::Elf(_) => return Err(not_runnable(entrypoint, "it is an ELF object file or core dump, not an executable", "link it into an executable first")),
-        ProgramKind::Script(interp) => {
-            return Err(not_runnable(
-                entrypoint,
-                &format!("it is a script (#!{interp}) and the {base} image has no interpreter to run it"),
-                "package a compiled static executable, or build on a base that contains the interpreter",
-            ))
-        }
-        ProgramKind::Unknown => {
-            return Err(not_runnable(
-                entrypoint,
-                "it is not an ELF executable",
-                "package a Linux executable (an ELF binary), e.g. built with CGO_ENABLED=0 or --target x86_64-unknown-linux-musl",
-            ))
-        }
-    };
-    let platform = match (platform, info.architecture()) {
-        (Some(p), Some((arch, _))) if p.architecture() != arch => {
-            return Err(Error::ArchitectureMismatch {
-                path: entrypoint.to_path_buf(),
-                program_arch: arch.to_string(),
-                platform: p.to_string(),
-            })
-        }
-        (Some(p), _) => p.clone(),
-        (None, Some((arch, variant))) => Platform::new("linux", arch, variant)?,
-        (None, None) => {
-            return Err(Error::InvalidPlatform {
-                input: info.machine_name(),
-                reason: format!("cannot tell the platform of {}; pass --platform", entrypoint.display()),
-            })
-        }
-    };
+    options.compression.validate()?;
+    let program = Program::open(entrypoint, platform)?;
+    let added = crate::add::entries_of(&options.add, &path_in_image)?;
+    let temp_dir = temp_dir_for(sinks);
 
-    let mut resolved = base.resolve(&platform, &options.registry)?;
-    if let Some(interpreter) = &info.interpreter {
-        if !options.allow_dynamic && !resolved.has_file(interpreter, &sinks[0].scratch_dir())? {
+    let mut image = ImageBuilder::from_base(base, program.platform(), &options.registry)?;
+    if let Some(interpreter) = program.interpreter() {
+        if !options.allow_dynamic && !image.has_file(interpreter, &temp_dir)? {
             return Err(Error::DynamicProgram {
                 path: entrypoint.to_path_buf(),
-                interpreter: interpreter.clone(),
+                interpreter: interpreter.to_string(),
                 base: base.to_string(),
             });
         }
@@ -235,162 +176,42 @@ pub fn build_image(
     for sink in sinks {
         sink.preflight()?;
     }
-    let format = options.format.unwrap_or(resolved.format);
-
-    // The program's layer, in one pass, next to the first output.
-    let report = |stage: Stage, current: u64, total: u64| {
-        if let Some(progress) = &options.progress {
-            progress(&Progress { stage, current, total: Some(total) });
-        }
+    if let Some(format) = options.format {
+        image.set_format(format);
+    }
+    let layer_options = LayerOptions {
+        format: image.format(),
+        compression: options.compression.clone(),
+        mtime: epoch,
+        temp_dir: Some(temp_dir),
+        cancel: options.cancel.clone(),
+        progress: options.progress.clone(),
     };
-    let size = meta.len();
-    let tar_path = path_in_image.trim_start_matches('/').to_string();
-    let layer = write_layer(
-        &sinks[0].scratch_dir(),
-        options.compression.media_type(format),
-        &options.compression,
-        epoch,
-        |tar| {
-            let root = Owner { uid: 0, gid: 0, mode: 0o755 };
-            let parts: Vec<&str> = tar_path.split('/').collect();
-            for i in 1..parts.len() {
-                tar.dir(&format!("{}/", parts[..i].join("/")), root)
-                    .map_err(|e| Error::io("write layer for", entrypoint, e))?;
-            }
-            use std::io::{Seek, SeekFrom};
-            file.seek(SeekFrom::Start(0)).map_err(|e| Error::io("read", entrypoint, e))?;
-            report(Stage::Layer, 0, size);
-            tar.file(&tar_path, root, size, &mut file, entrypoint, &options.cancel, |n| report(Stage::Layer, n, size))
-        },
-    )?;
-
-    // The config and manifest.
-    let mut config = resolved.config;
-    let created = config::rfc3339(epoch);
-    let program_name = entrypoint.file_name().map_or_else(|| "program".into(), |n| n.to_string_lossy().into_owned());
-    config::apply(
-        &mut config,
-        &ConfigChanges {
-            platform: &platform,
-            entrypoint: vec![path_in_image.clone()],
-            cmd: (!options.args.is_empty()).then_some(&options.args[..]),
-            env: &options.env,
-            user: options.user.as_deref(),
-            workdir: options.workdir.as_deref(),
-            labels: &options.labels,
-            diff_id: &layer.diff_id,
-            created: &created,
-            created_by: format!("zeroimage {}: COPY {program_name} {path_in_image}", crate::VERSION),
-        },
-    )?;
-    let mut layers = crate::base::manifest::convert_layers(resolved.layers, format)?;
-    layers.push(layer);
-    // The base's name and digest, then the caller's annotations (which win).
-    let mut annotations = BTreeMap::new();
-    if let Some(name) = resolved.name {
-        annotations.insert("org.opencontainers.image.base.name".to_string(), name);
+    let version = crate::VERSION;
+    if !added.is_empty() {
+        let layer = Layer::from_entries(added, &layer_options)?;
+        let what: Vec<String> = options.add.iter().map(ToString::to_string).collect();
+        image.append(layer, format!("zeroimage {version}: ADD {}", what.join(" ")));
     }
-    if let Some(digest) = resolved.digest {
-        annotations.insert("org.opencontainers.image.base.digest".to_string(), digest);
+    let layer = Layer::from_entries(vec![program.entry(&path_in_image)], &layer_options)?;
+    image.append(layer, format!("zeroimage {version}: COPY {} {path_in_image}", program.file_name()));
+    image.configure(&edits)?;
+    for (key, value) in &options.annotations {
+        image.set_annotation(key, value)?;
     }
-    annotations.extend(options.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let image = Image::assemble(format, platform.clone(), &config, layers, &annotations)?;
+    image.set_created(epoch)?;
+    let built = image.build()?;
 
     let tags = if options.tags.is_empty() { default_names(entrypoint) } else { options.tags.clone() };
-    let ctx = WriteContext {
-        tags: &tags,
+    let write = WriteOptions {
+        tags: tags.clone(),
         mtime: epoch,
-        cancel: &options.cancel,
-        progress: options.progress.as_ref(),
-        registry: &options.registry,
+        cancel: options.cancel.clone(),
+        progress: options.progress.clone(),
+        registry: options.registry.clone(),
     };
-    crate::sink::write_all(sinks, &image, &ctx)?;
-    Ok(BuildResult::new(&image, platform, sinks, &tags))
-}
-
-fn not_runnable(path: &Path, reason: &str, hint: &str) -> Error {
-    Error::ProgramNotRunnable { path: path.to_path_buf(), reason: reason.to_string(), hint: hint.to_string() }
-}
-
-/// `SOURCE_DATE_EPOCH` from the options, else the environment, else 0.
-fn source_date_epoch(options: &BuildOptions) -> Result<u64> {
-    if let Some(epoch) = options.source_date_epoch {
-        return Ok(epoch);
-    }
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.trim().is_empty() => value.trim().parse().map_err(|_| Error::InvalidOption {
-            option: "SOURCE_DATE_EPOCH",
-            value,
-            reason: "expected whole seconds since 1970-01-01".into(),
-        }),
-        _ => Ok(0),
-    }
-}
-
-/// The absolute, normalised path of the program inside the image.
-fn path_in_image(entrypoint: &Path, path: Option<&str>) -> Result<String> {
-    let path = match path {
-        Some(p) => p.to_string(),
-        None => {
-            let name = entrypoint.file_name().ok_or_else(|| Error::ProgramNotFile {
-                path: entrypoint.to_path_buf(),
-                what: "a path without a file name",
-            })?;
-            format!("/{}", name.to_string_lossy())
-        }
-    };
-    let bad = |reason: &str| Error::InvalidOption { option: "path", value: path.clone(), reason: reason.to_string() };
-    if !path.starts_with('/') {
-        return Err(bad("it must be absolute, e.g. /app/server"));
-    }
-    let parts: Vec<&str> = path.split('/').skip(1).collect();
-    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
-        return Err(bad("it must name a file, without empty, '.' or '..' parts"));
-    }
-    if path.len() > 255 || path.chars().any(char::is_control) {
-        return Err(bad("it is longer than 255 bytes or has control characters"));
-    }
-    Ok(path)
-}
-
-fn check_options(options: &BuildOptions) -> Result<()> {
-    for (key, value) in &options.env {
-        if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
-            return Err(Error::InvalidOption {
-                option: "env",
-                value: format!("{key}={value}"),
-                reason: "the name must be non-empty and contain no '='".into(),
-            });
-        }
-    }
-    for key in options.labels.keys().chain(options.annotations.keys()) {
-        if key.is_empty() {
-            return Err(Error::InvalidOption {
-                option: "label",
-                value: key.clone(),
-                reason: "the key is empty".into(),
-            });
-        }
-    }
-    if let Some(user) = &options.user {
-        if user.is_empty() || user.contains(char::is_whitespace) {
-            return Err(Error::InvalidOption {
-                option: "user",
-                value: user.clone(),
-                reason: "expected a name, uid or uid:gid".into(),
-            });
-        }
-    }
-    if let Some(workdir) = &options.workdir {
-        if !workdir.starts_with('/') {
-            return Err(Error::InvalidOption {
-                option: "workdir",
-                value: workdir.clone(),
-                reason: "it must be an absolute path".into(),
-            });
-        }
-    }
-    options.compression.validate()
+    built.write(sinks, &write)?;
+    Ok(BuildResult::new(&built, program.platform().clone(), sinks, &tags))
 }
 
 /// `<program name>:latest`, lowercased, when that is a valid image name.
@@ -399,35 +220,9 @@ fn default_names(entrypoint: &Path) -> Vec<Reference> {
     name.parse::<Reference>().ok().filter(|r| r.tag() == Some("latest") && r.digest().is_none()).into_iter().collect()
 }
 
-/// Parse `KEY=VALUE` (for `--env`, `--label`, `--annotation`).
-pub fn parse_key_value(option: &'static str, input: &str) -> Result<(String, String)> {
-    match input.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(Error::InvalidOption { option, value: input.to_string(), reason: "expected KEY=VALUE".into() }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn image_paths() {
-        let p = Path::new("./dist/hello");
-        assert_eq!(path_in_image(p, None).unwrap(), "/hello");
-        assert_eq!(path_in_image(p, Some("/app/x")).unwrap(), "/app/x");
-        for bad in ["app/x", "/", "/app/", "/a/../b", "/a//b", "/./a"] {
-            assert!(path_in_image(p, Some(bad)).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn key_values() {
-        assert_eq!(parse_key_value("env", "A=b=c").unwrap(), ("A".into(), "b=c".into()));
-        assert_eq!(parse_key_value("env", "A=").unwrap(), ("A".into(), "".into()));
-        assert!(parse_key_value("env", "A").is_err());
-        assert!(parse_key_value("env", "=b").is_err());
-    }
 
     #[test]
     fn default_names_from_program() {

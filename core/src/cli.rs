@@ -1,11 +1,12 @@
 //! The command line, shared by the `zeroimage` binary, the Python console script and the
 //! Node `bin`: [`run`] takes the arguments after the program name and returns the exit code.
 
-use crate::build::{build_image, parse_key_value, BuildOptions, BuildResult, Progress, Stage};
+use crate::build::{build_image, BuildResult};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::layer::{Algorithm as CompressionAlgorithm, Compression};
+use crate::options::parse_key_value;
 use crate::platform::Platform;
+use crate::progress::{Progress, Stage};
 use crate::{write_base, Base, BaseOptions, Builtin, Format, Sink};
 use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
@@ -118,115 +119,15 @@ struct BaseArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  zeroimage build ./hello\n  zeroimage build ./hello -o out.tar --tag registry.example.com/hello:1.0\n  zeroimage build ./hello --output oci:./layout-dir\n  zeroimage build ./hello --env K=V --user 65532 -- --flag arg"
+    after_help = "Examples:\n  zeroimage build ./hello\n  zeroimage build ./server --from builtin:static --add ./static:/srv/static\n  zeroimage build ./hello -o out.tar --tag registry.example.com/hello:1.0\n  zeroimage build ./hello --output oci:./layout-dir\n  zeroimage build ./hello --env K=V --user 65532 -- --flag arg"
 )]
 struct BuildArgs {
-    /// The program to package (a Linux ELF executable; static for scratch images)
-    program: PathBuf,
-
-    /// Arguments to pass to the program: the image's Cmd
-    #[arg(last = true, value_name = "ARGS")]
-    args: Vec<String>,
-
-    /// Base image: scratch, REF or docker://REF (a registry), oci-archive:PATH[:NAME], oci:DIR[:NAME], docker-archive:PATH[:NAME]
-    #[arg(long, value_name = "BASE", default_value = "scratch")]
-    from: String,
-
-    /// Base image from an OCI archive (the same as --from oci-archive:PATH)
-    #[arg(long, value_name = "PATH", conflicts_with = "from")]
-    from_archive: Option<PathBuf>,
-
-    /// Allow plain HTTP and unverified TLS for registries (loopback registries may always use HTTP)
-    #[arg(long)]
-    insecure: bool,
-
-    /// Trust the CA certificates in this PEM file for registries (repeatable)
-    #[arg(long = "ca-cert", value_name = "FILE")]
-    ca_certs: Vec<PathBuf>,
-
-    /// Registry credentials USER:PASSWORD [default: stored by zeroimage/docker/podman login, else anonymous]
-    #[arg(long, value_name = "USER:PASSWORD", hide_env_values = true)]
-    creds: Option<String>,
-
-    /// Push the image to a registry, REF or docker://REF (repeatable: blobs go up once, then every tag); prints REF@DIGEST for each
-    #[arg(long = "push", value_name = "REF")]
-    push: Vec<String>,
-
-    /// Seconds a registry request may make no progress before it is abandoned
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    timeout: u64,
+    #[command(flatten)]
+    spec: crate::BuildSpec,
 
     /// Say what happens with registries (where credentials come from, mounts, uploads, retries); never prints a secret
     #[arg(short, long)]
     verbose: bool,
-
-    /// Output: PATH or oci-archive:PATH (an OCI archive that docker load also reads), oci:DIR[:TAG], docker-daemon:NAME[:TAG] or docker://REF [default: <program>.tar, none with --push]
-    #[arg(short, long, value_name = "OUTPUT")]
-    output: Option<String>,
-
-    /// Name the image (repeatable): written to the archive for docker load, podman, containerd
-    #[arg(short, long = "tag", value_name = "NAME")]
-    tags: Vec<String>,
-
-    /// Target platform os/arch[/variant] [default: the program's architecture]
-    #[arg(long, value_name = "PLATFORM", conflicts_with_all = ["os", "arch", "variant"])]
-    platform: Option<String>,
-
-    /// Target operating system (with --arch)
-    #[arg(long, value_name = "OS")]
-    os: Option<String>,
-
-    /// Target architecture
-    #[arg(long, value_name = "ARCH")]
-    arch: Option<String>,
-
-    /// Target architecture variant (with --arch)
-    #[arg(long, value_name = "VARIANT", requires = "arch")]
-    variant: Option<String>,
-
-    /// Path of the program inside the image [default: /<program file name>]
-    #[arg(long, value_name = "PATH")]
-    path: Option<String>,
-
-    /// Set an environment variable (repeatable)
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    env: Vec<String>,
-
-    /// Working directory
-    #[arg(short, long, value_name = "DIR")]
-    workdir: Option<String>,
-
-    /// User to run as: name, uid or uid:gid
-    #[arg(short, long, value_name = "USER")]
-    user: Option<String>,
-
-    /// Add a config label (repeatable)
-    #[arg(short, long = "label", value_name = "KEY=VALUE")]
-    label: Vec<String>,
-
-    /// Add a manifest annotation (repeatable)
-    #[arg(long = "annotation", value_name = "KEY=VALUE")]
-    annotation: Vec<String>,
-
-    /// Build a dynamically linked program even if the base lacks its loader
-    #[arg(long)]
-    allow_dynamic: bool,
-
-    /// Manifest and config media types: oci or docker [default: follow the base]
-    #[arg(long, value_name = "FORMAT")]
-    format: Option<String>,
-
-    /// Layer compression: gzip, zstd (smaller, faster; Docker 20.10 and AWS Lambda cannot read it) or none
-    #[arg(long, value_name = "ALGORITHM", default_value = "gzip")]
-    compression: String,
-
-    /// Compression level: gzip 0-9 [default: 6], zstd 1-19 [default: 3]
-    #[arg(long, value_name = "LEVEL")]
-    compression_level: Option<u32>,
-
-    /// Threads to compress with [default: the number of cores]; the output is the same whatever it is
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    jobs: Option<u32>,
 
     /// Print the result as JSON on stdout
     #[arg(long)]
@@ -277,66 +178,18 @@ where
 }
 
 fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
-    let base: Base = match &args.from_archive {
-        Some(path) => Base::OciArchive { path: path.clone(), tag: None },
-        None => args.from.parse()?,
-    };
-    let credentials: Option<crate::Credentials> = args.creds.as_deref().map(str::parse).transpose()?;
-    let log = args.verbose.then(stderr_logger);
-    if let (Some(log), Some(creds)) = (&log, &credentials) {
-        log.log(&format!("credentials: user {} from --creds", creds.username().unwrap_or("?")));
+    if args.spec.compression.as_deref() == Some("zstd") && !args.quiet && !args.json {
+        eprintln!("warning: zstd layers need a recent runtime: Docker 20.10, umoci and AWS Lambda only read gzip");
     }
-    let registry = crate::RegistryOptions {
-        insecure: args.insecure,
-        ca_certs: args.ca_certs.clone(),
-        credentials,
-        timeout: Some(std::time::Duration::from_secs(args.timeout.max(1))),
-        log,
-        ..Default::default()
-    };
-    let platform = match (&args.platform, &args.arch) {
-        (Some(p), _) => Some(p.parse::<Platform>()?),
-        (None, Some(arch)) => {
-            Some(Platform::new(args.os.as_deref().unwrap_or("linux"), arch, args.variant.as_deref())?)
-        }
-        (None, None) => match &args.os {
-            Some(os) => {
-                return Err(Error::InvalidPlatform {
-                    input: os.clone(),
-                    reason: "--os needs --arch (or use --platform os/arch)".into(),
-                })
-            }
-            None => None,
-        },
-    };
-    let sinks = Sink::for_build(&args.program, args.output.as_deref(), &args.push)?;
-    let compression = compression(&args)?;
-    let mut options = BuildOptions {
-        path: args.path,
-        args: args.args,
-        workdir: args.workdir,
-        user: args.user,
-        allow_dynamic: args.allow_dynamic,
-        format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
-        compression,
-        cancel: cancel.clone(),
-        registry,
-        ..BuildOptions::default()
-    };
-    for tag in &args.tags {
-        options.tags.push(tag.parse()?);
-    }
-    for kv in &args.env {
-        options.env.push(parse_key_value("env", kv)?);
-    }
-    options.labels = key_values("label", &args.label)?;
-    options.annotations = key_values("annotation", &args.annotation)?;
     let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
-    if show_progress {
-        options.progress = Some(progress_renderer());
-    }
-
-    let result = build_image(&base, &args.program, platform.as_ref(), &sinks, &options);
+    let hooks = crate::Hooks {
+        cancel: cancel.clone(),
+        progress: show_progress.then(progress_renderer),
+        log: args.verbose.then(stderr_logger),
+    };
+    let request = args.spec.into_request(hooks)?;
+    let result =
+        build_image(&request.base, &request.program, request.platform.as_ref(), &request.sinks, &request.options);
     if show_progress {
         eprint!("\r\x1b[2K");
     }
@@ -357,14 +210,6 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn compression(args: &BuildArgs) -> Result<Compression> {
-    let algorithm: CompressionAlgorithm = args.compression.parse()?;
-    if algorithm == CompressionAlgorithm::Zstd && !args.quiet && !args.json {
-        eprintln!("warning: zstd layers need a recent runtime: Docker 20.10, umoci and AWS Lambda only read gzip");
-    }
-    Compression::from_options(&args.compression, args.compression_level, args.jobs)
 }
 
 fn login(args: LoginArgs) -> Result<()> {

@@ -21,7 +21,7 @@
 //! whatever the input size.
 
 use crate::error::{Error, Result};
-use crate::image::Format;
+use crate::media_type::Format;
 use libdeflater::{CompressionLvl, Compressor};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,13 +32,13 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// OCI media type of a zstd-compressed layer.
-pub const MEDIA_TYPE_OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const MEDIA_TYPE_OCI_LAYER_ZSTD: &str = crate::media_type::OCI_LAYER_ZSTD;
 /// Docker-format media type of a zstd-compressed layer (as containerd names it).
-pub const MEDIA_TYPE_DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
+pub const MEDIA_TYPE_DOCKER_LAYER_ZSTD: &str = crate::media_type::DOCKER_LAYER_ZSTD;
 /// OCI media type of an uncompressed layer.
-pub const MEDIA_TYPE_OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const MEDIA_TYPE_OCI_LAYER_TAR: &str = crate::media_type::OCI_LAYER_TAR;
 /// Docker media type of an uncompressed layer.
-pub const MEDIA_TYPE_DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub const MEDIA_TYPE_DOCKER_LAYER_TAR: &str = crate::media_type::DOCKER_LAYER_TAR;
 
 /// Bytes of input per gzip member. A constant: the output must not depend on the thread count.
 pub const GZIP_BLOCK_SIZE: usize = 256 << 10;

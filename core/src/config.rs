@@ -6,21 +6,67 @@ use crate::platform::Platform;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
-/// What a build changes in the config.
-#[derive(Debug)]
-pub(crate) struct ConfigChanges<'a> {
-    pub platform: &'a Platform,
-    pub entrypoint: Vec<String>,
-    /// `Some` replaces Cmd; `None` removes the base's Cmd.
-    pub cmd: Option<&'a [String]>,
-    /// Merged over the base's Env by key, in order.
-    pub env: &'a [(String, String)],
-    pub user: Option<&'a str>,
-    pub workdir: Option<&'a str>,
-    pub labels: &'a BTreeMap<String, String>,
-    pub diff_id: &'a str,
-    pub created: &'a str,
-    pub created_by: String,
+/// Edits to an image's runtime config, applied all at once by
+/// [`ImageBuilder::configure`](crate::ImageBuilder::configure): every edit is checked before
+/// any is made. Fields left at their default change nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigEdits {
+    /// Replaces the Entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// `Some(args)` replaces Cmd; `Some(vec![])` and a new entrypoint without `cmd` remove the
+    /// base's Cmd (as `docker build` does when ENTRYPOINT changes).
+    pub cmd: Option<Vec<String>>,
+    /// Merged over the base's Env by name, in order.
+    pub env: Vec<(String, String)>,
+    /// Replaces User (`name`, `uid`, `uid:gid`).
+    pub user: Option<String>,
+    /// Replaces WorkingDir (absolute).
+    pub workdir: Option<String>,
+    /// Merged over the base's Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ConfigEdits {
+    /// Check every edit, naming the option of a bad one.
+    pub fn check(&self) -> Result<()> {
+        for (key, value) in &self.env {
+            if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
+                return Err(Error::InvalidOption {
+                    option: "env",
+                    value: format!("{key}={value}"),
+                    reason: "the name must be non-empty and contain no '='".into(),
+                });
+            }
+        }
+        for key in self.labels.keys() {
+            if key.is_empty() {
+                return Err(Error::InvalidOption {
+                    option: "label",
+                    value: key.clone(),
+                    reason: "the key is empty".into(),
+                });
+            }
+        }
+        if let Some(user) = &self.user {
+            if user.is_empty() || user.contains(char::is_whitespace) {
+                return Err(Error::InvalidOption {
+                    option: "user",
+                    value: user.clone(),
+                    reason: "expected a name, uid or uid:gid".into(),
+                });
+            }
+        }
+        if let Some(workdir) = &self.workdir {
+            if !workdir.starts_with('/') {
+                return Err(Error::InvalidOption {
+                    option: "workdir",
+                    value: workdir.clone(),
+                    reason: "it must be an absolute path".into(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The config of an empty (`scratch`) image for `platform`.
@@ -34,29 +80,31 @@ pub(crate) fn scratch_config(platform: &Platform) -> Value {
     })
 }
 
-/// Apply `changes` to `config` in place.
-pub(crate) fn apply(config: &mut Value, changes: &ConfigChanges<'_>) -> Result<()> {
+/// Apply `edits` (already checked) to `config` in place.
+pub(crate) fn apply_edits(config: &mut Value, edits: &ConfigEdits) -> Result<()> {
     let root = config.as_object_mut().ok_or_else(|| malformed("the config is not a JSON object"))?;
-    root.insert("architecture".into(), json!(changes.platform.architecture()));
-    root.insert("os".into(), json!(changes.platform.os()));
-    match changes.platform.variant() {
-        Some(v) => root.insert("variant".into(), json!(v)),
-        None => root.remove("variant"),
-    };
-    root.insert("created".into(), json!(changes.created));
-
     let run = object_entry(root, "config")?;
-    run.insert("Entrypoint".into(), json!(changes.entrypoint));
-    match changes.cmd {
-        Some(args) => run.insert("Cmd".into(), json!(args)),
-        None => run.remove("Cmd"),
-    };
-    if !changes.env.is_empty() {
+    if let Some(entrypoint) = &edits.entrypoint {
+        run.insert("Entrypoint".into(), json!(entrypoint));
+        if edits.cmd.is_none() {
+            run.remove("Cmd");
+        }
+    }
+    match &edits.cmd {
+        Some(args) if args.is_empty() => {
+            run.remove("Cmd");
+        }
+        Some(args) => {
+            run.insert("Cmd".into(), json!(args));
+        }
+        None => {}
+    }
+    if !edits.env.is_empty() {
         let mut env: Vec<String> = match run.get("Env") {
             Some(Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
             _ => Vec::new(),
         };
-        for (key, value) in changes.env {
+        for (key, value) in &edits.env {
             let entry = format!("{key}={value}");
             match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
                 Some(existing) => *existing = entry,
@@ -65,25 +113,43 @@ pub(crate) fn apply(config: &mut Value, changes: &ConfigChanges<'_>) -> Result<(
         }
         run.insert("Env".into(), json!(env));
     }
-    if let Some(user) = changes.user {
+    if let Some(user) = &edits.user {
         run.insert("User".into(), json!(user));
     }
-    if let Some(workdir) = changes.workdir {
+    if let Some(workdir) = &edits.workdir {
         run.insert("WorkingDir".into(), json!(workdir));
     }
-    if !changes.labels.is_empty() {
+    if !edits.labels.is_empty() {
         let labels = object_entry(run, "Labels")?;
-        for (k, v) in changes.labels {
+        for (k, v) in &edits.labels {
             labels.insert(k.clone(), json!(v));
         }
     }
+    Ok(())
+}
 
+/// Set the platform and creation time of `config`.
+pub(crate) fn set_platform(config: &mut Value, platform: &Platform, created: &str) -> Result<()> {
+    let root = config.as_object_mut().ok_or_else(|| malformed("the config is not a JSON object"))?;
+    root.insert("architecture".into(), json!(platform.architecture()));
+    root.insert("os".into(), json!(platform.os()));
+    match platform.variant() {
+        Some(v) => root.insert("variant".into(), json!(v)),
+        None => root.remove("variant"),
+    };
+    root.insert("created".into(), json!(created));
+    Ok(())
+}
+
+/// Record a new top layer: its diff_id, and a history entry.
+pub(crate) fn append_layer(config: &mut Value, diff_id: &str, created: &str, created_by: &str) -> Result<()> {
+    let root = config.as_object_mut().ok_or_else(|| malformed("the config is not a JSON object"))?;
     let rootfs = object_entry(root, "rootfs")?;
     rootfs.insert("type".into(), json!("layers"));
-    array_entry(rootfs, "diff_ids")?.push(json!(changes.diff_id));
+    array_entry(rootfs, "diff_ids")?.push(json!(diff_id));
     array_entry(root, "history")?.push(json!({
-        "created": changes.created,
-        "created_by": changes.created_by,
+        "created": created,
+        "created_by": created_by,
     }));
     Ok(())
 }
@@ -148,22 +214,17 @@ mod tests {
         let platform: Platform = "linux/arm64".parse().unwrap();
         let env = vec![("A".to_string(), "2".to_string()), ("B".to_string(), "x=y".to_string())];
         let labels = BTreeMap::from([("l".to_string(), "v".to_string())]);
-        apply(
-            &mut config,
-            &ConfigChanges {
-                platform: &platform,
-                entrypoint: vec!["/app".into()],
-                cmd: None,
-                env: &env,
-                user: None,
-                workdir: Some("/w"),
-                labels: &labels,
-                diff_id: "sha256:new",
-                created: "1970-01-01T00:00:00Z",
-                created_by: "zeroimage test".into(),
-            },
-        )
-        .unwrap();
+        let edits = ConfigEdits {
+            entrypoint: Some(vec!["/app".into()]),
+            env,
+            workdir: Some("/w".into()),
+            labels,
+            ..ConfigEdits::default()
+        };
+        edits.check().unwrap();
+        apply_edits(&mut config, &edits).unwrap();
+        set_platform(&mut config, &platform, "1970-01-01T00:00:00Z").unwrap();
+        append_layer(&mut config, "sha256:new", "1970-01-01T00:00:00Z", "zeroimage test").unwrap();
         let run = &config["config"];
         assert_eq!(run["Env"], json!(["PATH=/bin", "A=2", "B=x=y"]));
         assert_eq!(run["Entrypoint"], json!(["/app"]));

@@ -73,6 +73,7 @@ impl fmt::Display for ErrorKind {
 /// Everything that can go wrong in zeroimage.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
+#[allow(missing_docs)] // each variant is documented; its fields are named for what they hold
 pub enum Error {
     /// An image reference (`registry/repo:tag`) could not be parsed.
     #[error("invalid image reference {input:?}: {reason}")]

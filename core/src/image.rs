@@ -2,86 +2,26 @@
 
 use crate::digest::sha256_digest;
 use crate::error::{Error, Result};
-use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
+use crate::layer::Layer;
 use crate::platform::Platform;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+
+pub use crate::media_type::Format;
 
 /// OCI image manifest media type.
-pub const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_TYPE_OCI_MANIFEST: &str = crate::media_type::OCI_MANIFEST;
 /// OCI image index media type.
-pub const MEDIA_TYPE_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_TYPE_OCI_INDEX: &str = crate::media_type::OCI_INDEX;
 /// OCI image config media type.
-pub const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const MEDIA_TYPE_OCI_CONFIG: &str = crate::media_type::OCI_CONFIG;
 /// Docker v2 schema 2 manifest media type.
-pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = crate::media_type::DOCKER_MANIFEST;
 /// Docker manifest list media type.
-pub const MEDIA_TYPE_DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const MEDIA_TYPE_DOCKER_MANIFEST_LIST: &str = crate::media_type::DOCKER_MANIFEST_LIST;
 /// Docker image config media type.
-pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-
-/// The family of media types an image's manifest, config and layers use. Never mixed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Format {
-    /// OCI image-spec media types (the default).
-    #[default]
-    Oci,
-    /// Docker image manifest v2 schema 2 media types.
-    Docker,
-}
-
-impl Format {
-    /// The manifest media type.
-    pub fn manifest_media_type(self) -> &'static str {
-        match self {
-            Format::Oci => MEDIA_TYPE_OCI_MANIFEST,
-            Format::Docker => MEDIA_TYPE_DOCKER_MANIFEST,
-        }
-    }
-
-    /// The config media type.
-    pub fn config_media_type(self) -> &'static str {
-        match self {
-            Format::Oci => MEDIA_TYPE_OCI_CONFIG,
-            Format::Docker => MEDIA_TYPE_DOCKER_CONFIG,
-        }
-    }
-
-    /// The media type of a gzip-compressed layer.
-    pub fn gzip_layer_media_type(self) -> &'static str {
-        match self {
-            Format::Oci => MEDIA_TYPE_OCI_LAYER_GZIP,
-            Format::Docker => MEDIA_TYPE_DOCKER_LAYER_GZIP,
-        }
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Format::Oci => "oci",
-            Format::Docker => "docker",
-        })
-    }
-}
-
-impl std::str::FromStr for Format {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "oci" => Ok(Format::Oci),
-            "docker" | "v2s2" => Ok(Format::Docker),
-            _ => Err(Error::InvalidOption {
-                option: "format",
-                value: s.to_string(),
-                reason: "expected oci or docker".into(),
-            }),
-        }
-    }
-}
+pub const MEDIA_TYPE_DOCKER_CONFIG: &str = crate::media_type::DOCKER_CONFIG;
 
 /// A complete image, ready for a sink: serialised manifest and config, and layer handles.
 #[derive(Debug, Clone)]
@@ -143,6 +83,194 @@ impl Image {
     /// Bytes of the image as stored: manifest, config and every layer blob.
     pub fn size(&self) -> u64 {
         self.manifest.len() as u64 + self.config.len() as u64 + self.layers.iter().map(|l| l.size).sum::<u64>()
+    }
+}
+
+/// An image being composed: a base resolved for one platform, layers appended on top, and
+/// config edits. Nothing is downloaded or copied until [`Image::write`]: base layers are lazy
+/// handles (see [`Layer`]).
+///
+/// ```no_run
+/// use zeroimage::{Base, Entry, ImageBuilder, Layer, LayerOptions, Platform, RegistryOptions, Sink, WriteOptions};
+///
+/// let platform: Platform = "linux/amd64".parse()?;
+/// let mut image = ImageBuilder::from_base(&"builtin:static".parse::<Base>()?, &platform, &RegistryOptions::default())?;
+/// let layer = Layer::from_entries(vec![Entry::bytes("/etc/app.conf", b"debug = false\n".to_vec())], &LayerOptions::default())?;
+/// image.append(layer, "ADD app.conf /etc/app.conf");
+/// image.set_entrypoint(["/app"]);
+/// let image = image.build()?;
+/// let sink: Sink = "app.tar".parse()?;
+/// image.write(&[sink], &WriteOptions::default())?;
+/// println!("{}", image.digest());
+/// # Ok::<(), zeroimage::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ImageBuilder {
+    platform: Platform,
+    format: Format,
+    config: Value,
+    layers: Vec<Layer>,
+    /// History entries (`created_by`) of the layers appended here, in order.
+    appended: Vec<String>,
+    annotations: BTreeMap<String, String>,
+    created: u64,
+}
+
+impl ImageBuilder {
+    /// Resolve `base` for `platform`: read its manifest and config (from the registry, archive
+    /// or layout), but no layer bytes. The base's name and digest become the
+    /// `org.opencontainers.image.base.*` annotations.
+    pub fn from_base(
+        base: &crate::Base,
+        platform: &Platform,
+        registry: &crate::RegistryOptions,
+    ) -> Result<ImageBuilder> {
+        let resolved = base.resolve(platform, registry)?;
+        let mut annotations = BTreeMap::new();
+        if let Some(name) = resolved.name {
+            annotations.insert("org.opencontainers.image.base.name".to_string(), name);
+        }
+        if let Some(digest) = resolved.digest {
+            annotations.insert("org.opencontainers.image.base.digest".to_string(), digest);
+        }
+        Ok(ImageBuilder {
+            platform: platform.clone(),
+            format: resolved.format,
+            config: resolved.config,
+            layers: resolved.layers,
+            appended: Vec::new(),
+            annotations,
+            created: 0,
+        })
+    }
+
+    /// The platform the image is for.
+    pub fn platform(&self) -> &Platform {
+        &self.platform
+    }
+
+    /// The media-type family the image will be written in (the base's, unless
+    /// [`set_format`](Self::set_format) changed it).
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Write the image in `format`'s media types. Base layers keep their bytes; a base layer
+    /// with no equivalent media type makes [`build`](Self::build) fail.
+    pub fn set_format(&mut self, format: Format) -> &mut Self {
+        self.format = format;
+        self
+    }
+
+    /// The layers so far, base first.
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    /// Whether the image's filesystem so far has a regular file (or a symlink to one) at the
+    /// absolute `path`. Registry layers are downloaded once, into temporary files in
+    /// `temp_dir`, and read from there afterwards.
+    pub fn has_file(&mut self, path: &str, temp_dir: &std::path::Path) -> Result<bool> {
+        crate::base::tree::has_file(&mut self.layers, path, temp_dir)
+    }
+
+    /// Add `layer` on top, recording `created_by` in the config's history.
+    pub fn append(&mut self, layer: Layer, created_by: impl Into<String>) -> &mut Self {
+        self.layers.push(layer);
+        self.appended.push(created_by.into());
+        self
+    }
+
+    /// Apply `edits` to the runtime config: all of them, or none when one is bad.
+    pub fn configure(&mut self, edits: &crate::ConfigEdits) -> Result<&mut Self> {
+        edits.check()?;
+        crate::config::apply_edits(&mut self.config, edits)?;
+        Ok(self)
+    }
+
+    /// Set the Entrypoint (and remove the base's Cmd, as a Dockerfile's ENTRYPOINT does).
+    pub fn set_entrypoint<S: Into<String>>(&mut self, entrypoint: impl IntoIterator<Item = S>) -> &mut Self {
+        let entrypoint = Some(entrypoint.into_iter().map(Into::into).collect());
+        crate::config::apply_edits(&mut self.config, &crate::ConfigEdits { entrypoint, ..Default::default() })
+            .expect("an entrypoint edit is always valid");
+        self
+    }
+
+    /// Set Cmd: the arguments after the entrypoint (empty: remove it).
+    pub fn set_cmd<S: Into<String>>(&mut self, cmd: impl IntoIterator<Item = S>) -> &mut Self {
+        let cmd = Some(cmd.into_iter().map(Into::into).collect());
+        crate::config::apply_edits(&mut self.config, &crate::ConfigEdits { cmd, ..Default::default() })
+            .expect("a cmd edit is always valid");
+        self
+    }
+
+    /// Set an environment variable (merged over the base's by name).
+    pub fn set_env(&mut self, key: &str, value: &str) -> Result<&mut Self> {
+        self.configure(&crate::ConfigEdits { env: vec![(key.into(), value.into())], ..Default::default() })
+    }
+
+    /// Set the user (`name`, `uid` or `uid:gid`).
+    pub fn set_user(&mut self, user: &str) -> Result<&mut Self> {
+        self.configure(&crate::ConfigEdits { user: Some(user.into()), ..Default::default() })
+    }
+
+    /// Set the working directory (absolute).
+    pub fn set_workdir(&mut self, workdir: &str) -> Result<&mut Self> {
+        self.configure(&crate::ConfigEdits { workdir: Some(workdir.into()), ..Default::default() })
+    }
+
+    /// Set a config label.
+    pub fn set_label(&mut self, key: &str, value: &str) -> Result<&mut Self> {
+        let labels = BTreeMap::from([(key.to_string(), value.to_string())]);
+        self.configure(&crate::ConfigEdits { labels, ..Default::default() })
+    }
+
+    /// Set a manifest annotation (the caller's win over the base's name and digest).
+    pub fn set_annotation(&mut self, key: &str, value: &str) -> Result<&mut Self> {
+        if key.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "annotation",
+                value: key.into(),
+                reason: "the key is empty".into(),
+            });
+        }
+        self.annotations.insert(key.to_string(), value.to_string());
+        Ok(self)
+    }
+
+    /// Set the creation time (seconds since 1970) of the config and of the appended layers'
+    /// history; default 0, the Unix epoch. Builds use `SOURCE_DATE_EPOCH`.
+    pub fn set_created(&mut self, epoch: u64) -> Result<&mut Self> {
+        crate::options::check_epoch(epoch)?;
+        self.created = epoch;
+        Ok(self)
+    }
+
+    /// Serialise the config and the manifest: the image, ready to [`write`](Image::write).
+    pub fn build(&self) -> Result<Image> {
+        let mut config = self.config.clone();
+        let created = crate::config::rfc3339(self.created);
+        crate::config::set_platform(&mut config, &self.platform, &created)?;
+        let appended_from = self.layers.len() - self.appended.len();
+        for (layer, created_by) in self.layers[appended_from..].iter().zip(&self.appended) {
+            crate::config::append_layer(&mut config, &layer.diff_id, &created, created_by)?;
+        }
+        let layers = self.layers.iter().cloned().map(|l| l.for_format(self.format)).collect::<Result<Vec<_>>>()?;
+        Image::assemble(self.format, self.platform.clone(), &config, layers, &self.annotations)
+    }
+}
+
+impl Image {
+    /// The manifest digest (`sha256:…`): the image's identity.
+    pub fn digest(&self) -> &str {
+        &self.manifest_digest
+    }
+
+    /// Write the image to every sink, in order: archives and layouts appear atomically, and
+    /// pushes to one repository go together (blobs once, then the manifest, then every tag).
+    /// Returns what each sink received.
+    pub fn write(&self, sinks: &[crate::Sink], options: &crate::WriteOptions) -> Result<Vec<crate::sink::Written>> {
+        crate::sink::write_image(sinks, self, options)
     }
 }
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use tempfile::TempPath;
 
 /// OCI media type of a gzip-compressed layer.
-pub const MEDIA_TYPE_OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MEDIA_TYPE_OCI_LAYER_GZIP: &str = crate::media_type::OCI_LAYER_GZIP;
 /// Docker media type of a gzip-compressed layer.
-pub const MEDIA_TYPE_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const MEDIA_TYPE_DOCKER_LAYER_GZIP: &str = crate::media_type::DOCKER_LAYER_GZIP;
 
 /// Size of the buffers bytes stream through.
 pub(crate) const BUFFER_SIZE: usize = 1 << 20;
@@ -117,21 +117,11 @@ impl Layer {
         }
     }
 
-    /// The same blob described with `format`'s media type (gzip and plain tar layers have one
-    /// in each family; others are left as they are), so an image never mixes families.
-    pub(crate) fn for_format(mut self, format: crate::image::Format) -> Layer {
-        use crate::image::Format;
-        const OCI_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-        const DOCKER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
-        let media_type = match (format, self.media_type.as_str()) {
-            (Format::Oci, MEDIA_TYPE_DOCKER_LAYER_GZIP) => MEDIA_TYPE_OCI_LAYER_GZIP,
-            (Format::Docker, MEDIA_TYPE_OCI_LAYER_GZIP) => MEDIA_TYPE_DOCKER_LAYER_GZIP,
-            (Format::Oci, DOCKER_TAR) => OCI_TAR,
-            (Format::Docker, OCI_TAR) => DOCKER_TAR,
-            _ => return self,
-        };
-        self.media_type = media_type.to_string();
-        self
+    /// The same blob described with `format`'s media type, bytes unchanged (see
+    /// [`crate::media_type::convert_layer`]); an error when no such media type exists.
+    pub fn for_format(mut self, format: crate::media_type::Format) -> Result<Layer> {
+        self.media_type = crate::media_type::convert_layer(&self.media_type, format)?.to_string();
+        Ok(self)
     }
 
     /// The blob's bytes, verified against the descriptor as they stream: at the end, a wrong
@@ -270,6 +260,11 @@ pub(crate) struct TarWriter<W: Write> {
 impl<W: Write> TarWriter<W> {
     pub(crate) fn new(out: W, mtime: u64) -> Self {
         TarWriter { out, mtime }
+    }
+
+    /// The mtime of the entries written from now on.
+    pub(crate) fn set_mtime(&mut self, mtime: u64) {
+        self.mtime = mtime;
     }
 
     fn header(&self, path: &str, kind: tar::EntryType, owner: Owner, size: u64) -> io::Result<tar::Header> {

@@ -25,33 +25,49 @@
 //! umoci read as is. Builds are reproducible: the same program and options give the same
 //! bytes on any machine (timestamps come from `SOURCE_DATE_EPOCH`, else the Unix epoch).
 
+#![warn(missing_docs)]
+
+mod add;
 pub mod base;
 mod build;
 mod cancel;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod compress;
 mod config;
 mod digest;
 pub mod elf;
+mod entry;
 mod error;
 pub mod image;
 pub mod layer;
+pub mod media_type;
+pub mod options;
 pub mod platform;
+mod program;
+mod progress;
 pub mod reference;
 pub mod registry;
 pub mod sink;
 
+pub use add::Add;
 pub use base::{write_base, Base, BaseOptions, Builtin, BuiltinItem};
-pub use build::{build_image, parse_key_value, BuildOptions, BuildResult, Progress, ProgressFn, Stage};
+pub use build::{build_image, BuildOptions, BuildResult};
 pub use cancel::CancelToken;
+pub use config::ConfigEdits;
 pub use digest::{is_sha256_digest, sha256_digest};
+pub use entry::{Content, Entry, EntryKind, LayerOptions};
 pub use error::{Error, ErrorKind, Result};
-pub use image::{Format, Image};
-pub use layer::{Algorithm as CompressionAlgorithm, Compression};
+pub use image::{Image, ImageBuilder};
+pub use layer::{Algorithm as CompressionAlgorithm, Compression, Layer};
+pub use media_type::Format;
+pub use options::{parse_key_value, BuildRequest, BuildSpec, Frontend, Hooks};
 pub use platform::Platform;
+pub use program::{path_in_image, Program};
+pub use progress::{Progress, ProgressFn, Stage};
 pub use reference::Reference;
 pub use registry::{Credentials, RegistryOptions};
-pub use sink::Sink;
+pub use sink::{Sink, WriteOptions, Written};
 
 /// The version of zeroimage (the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

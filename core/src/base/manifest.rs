@@ -12,16 +12,6 @@ use crate::layer::{BlobSource, Layer};
 use crate::platform::Platform;
 use serde_json::Value;
 
-/// Layer media types a base may have, and whether each is an OCI or a Docker type.
-pub(crate) const LAYER_MEDIA_TYPES: [(&str, Option<Format>); 6] = [
-    ("application/vnd.oci.image.layer.v1.tar+gzip", Some(Format::Oci)),
-    ("application/vnd.oci.image.layer.v1.tar", Some(Format::Oci)),
-    ("application/vnd.oci.image.layer.v1.tar+zstd", Some(Format::Oci)),
-    ("application/vnd.docker.image.rootfs.diff.tar.gzip", Some(Format::Docker)),
-    ("application/vnd.docker.image.rootfs.diff.tar", Some(Format::Docker)),
-    ("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", Some(Format::Oci)),
-];
-
 /// Where a base's manifests and blobs are read from.
 pub(crate) trait Store {
     /// The base as the user wrote it, for messages.
@@ -157,7 +147,7 @@ fn image(
     let mut layers = Vec::with_capacity(descriptors.len());
     for (descriptor, diff_id) in descriptors.iter().zip(diff_ids) {
         let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
-        if !LAYER_MEDIA_TYPES.iter().any(|(t, _)| *t == media_type) {
+        if crate::media_type::layer_kind(media_type).is_none() {
             return Err(Error::Unsupported {
                 what: format!("{}: layer media type {media_type:?}", store.name()),
                 hint: None,
@@ -240,27 +230,7 @@ fn not_an_image(store: &dyn Store, reason: &str) -> Error {
 /// Change base layers' media types to `format`'s when the bytes stay identical (gzip ↔ gzip,
 /// tar ↔ tar); anything else is an error rather than a silent recompression.
 pub(crate) fn convert_layers(layers: Vec<Layer>, format: Format) -> Result<Vec<Layer>> {
-    let family = |media_type: &str| LAYER_MEDIA_TYPES.iter().find(|(t, _)| *t == media_type).and_then(|(_, f)| *f);
-    layers
-        .into_iter()
-        .map(|layer| {
-            if family(&layer.media_type) == Some(format) {
-                return Ok(layer);
-            }
-            let original = layer.media_type.clone();
-            let layer = layer.for_format(format);
-            if family(&layer.media_type) != Some(format) {
-                return Err(Error::Unsupported {
-                    what: format!("a base layer of type {original} in a {format}-format image"),
-                    hint: Some(
-                        "omit --format to keep the base's format; converting would change the layer's bytes"
-                            .to_string(),
-                    ),
-                });
-            }
-            Ok(layer)
-        })
-        .collect()
+    layers.into_iter().map(|layer| layer.for_format(format)).collect()
 }
 
 #[cfg(test)]

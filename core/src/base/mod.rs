@@ -6,7 +6,7 @@ mod docker_archive;
 mod layout;
 pub(crate) mod manifest;
 mod registry;
-mod tree;
+pub(crate) mod tree;
 mod write;
 
 pub use builtin::{Builtin, BuiltinItem};
@@ -175,14 +175,6 @@ pub(crate) struct ResolvedBase {
     pub digest: Option<String>,
 }
 
-impl ResolvedBase {
-    /// Whether the base's filesystem has a file at `path` (absolute). Registry layers are
-    /// downloaded once, into temporary files in `scratch`, and read from there afterwards.
-    pub(crate) fn has_file(&mut self, path: &str, scratch: &std::path::Path) -> Result<bool> {
-        tree::has_file(&mut self.layers, path, scratch)
-    }
-}
-
 impl Base {
     /// Resolve the base for `platform`.
     pub(crate) fn resolve(&self, platform: &Platform, registry: &RegistryOptions) -> Result<ResolvedBase> {
@@ -228,15 +220,15 @@ mod tests {
     fn builtin_has_its_files_and_no_loader() {
         let platform: Platform = "linux/amd64".parse().unwrap();
         let registry = RegistryOptions::default();
-        let mut resolved = Base::Builtin(Builtin::Static).resolve(&platform, &registry).unwrap();
+        let mut resolved = Base::Builtin(Builtin::Static).resolve(&platform, &registry).unwrap().layers;
         let scratch = std::env::temp_dir();
-        assert!(resolved.has_file("/etc/passwd", &scratch).unwrap());
-        assert!(resolved.has_file("/usr/share/zoneinfo/UTC", &scratch).unwrap(), "a symlink to a file");
-        assert!(!resolved.has_file("/tmp", &scratch).unwrap(), "a directory");
-        assert!(!resolved.has_file("/lib64/ld-linux-x86-64.so.2", &scratch).unwrap());
-        assert!(!resolved.has_file("/lib/ld-musl-x86_64.so.1", &scratch).unwrap());
-        let mut empty = Base::Scratch.resolve(&platform, &registry).unwrap();
-        assert!(!empty.has_file("/etc/passwd", &scratch).unwrap());
+        assert!(tree::has_file(&mut resolved, "/etc/passwd", &scratch).unwrap());
+        assert!(tree::has_file(&mut resolved, "/usr/share/zoneinfo/UTC", &scratch).unwrap(), "a symlink to a file");
+        assert!(!tree::has_file(&mut resolved, "/tmp", &scratch).unwrap(), "a directory");
+        assert!(!tree::has_file(&mut resolved, "/lib64/ld-linux-x86-64.so.2", &scratch).unwrap());
+        assert!(!tree::has_file(&mut resolved, "/lib/ld-musl-x86_64.so.1", &scratch).unwrap());
+        let mut empty = Base::Scratch.resolve(&platform, &registry).unwrap().layers;
+        assert!(!tree::has_file(&mut empty, "/etc/passwd", &scratch).unwrap());
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! that other tools can use it: `docker load`, a Dockerfile's `FROM`, skopeo, umoci.
 
 use super::Base;
-use crate::build::{BuildResult, ProgressFn};
+use crate::build::BuildResult;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::image::{Format, Image};
 use crate::platform::Platform;
+use crate::progress::ProgressFn;
 use crate::reference::Reference;
 use crate::sink::{Sink, WriteContext};
 use std::collections::BTreeMap;
@@ -67,7 +68,7 @@ pub fn write_base(
     let registry = crate::registry::RegistryOptions::default();
     let resolved = base.resolve(&platform, &registry)?;
     let format = options.format.unwrap_or(resolved.format);
-    let layers = resolved.layers.into_iter().map(|l| l.for_format(format)).collect();
+    let layers = crate::base::manifest::convert_layers(resolved.layers, format)?;
     let image = Image::assemble(format, platform.clone(), &resolved.config, layers, &options.annotations)?;
 
     let tags = if options.tags.is_empty() { default_names(base) } else { options.tags.clone() };

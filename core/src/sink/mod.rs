@@ -6,10 +6,10 @@ mod daemon;
 mod layout;
 mod registry;
 
-use crate::build::{Progress, ProgressFn, Stage};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::image::Image;
+use crate::progress::{Progress, ProgressFn, Stage};
 use crate::reference::Reference;
 use std::fmt;
 use std::fs::{self, File};
@@ -178,6 +178,71 @@ pub(crate) fn write_all(sinks: &[Sink], image: &Image, ctx: &WriteContext<'_>) -
         }
     }
     Ok(())
+}
+
+/// How [`Image::write`](crate::Image::write) writes an image.
+#[derive(Clone, Default)]
+pub struct WriteOptions {
+    /// Names for the image (`--tag`): `RepoTags` and `index.json` names in archives and
+    /// layouts. Registry pushes use their own references.
+    pub tags: Vec<Reference>,
+    /// mtime of archive entries (the build's `SOURCE_DATE_EPOCH`).
+    pub mtime: u64,
+    /// Set it to stop; nothing is written then.
+    pub cancel: CancelToken,
+    /// Called with [`Stage::Write`] events.
+    pub progress: Option<ProgressFn>,
+    /// How to reach registries (pushes).
+    pub registry: crate::registry::RegistryOptions,
+}
+
+impl fmt::Debug for WriteOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteOptions")
+            .field("tags", &self.tags)
+            .field("mtime", &self.mtime)
+            .field("cancel", &self.cancel)
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one sink received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The sink, as a transport string (`oci-archive:hello.tar`, `docker://reg/repo:tag`).
+    pub output: String,
+    /// The manifest digest the sink holds.
+    pub digest: String,
+}
+
+/// Write `image` to `sinks` (see [`Image::write`](crate::Image::write)).
+pub(crate) fn write_image(sinks: &[Sink], image: &Image, options: &WriteOptions) -> Result<Vec<Written>> {
+    if sinks.is_empty() {
+        return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
+    }
+    for sink in sinks {
+        sink.preflight()?;
+    }
+    let ctx = WriteContext {
+        tags: &options.tags,
+        mtime: options.mtime,
+        cancel: &options.cancel,
+        progress: options.progress.as_ref(),
+        registry: &options.registry,
+    };
+    write_all(sinks, image, &ctx)?;
+    Ok(sinks.iter().map(|s| Written { output: s.to_string(), digest: image.manifest_digest.clone() }).collect())
+}
+
+/// The one place temporary files of a build go: beside the first archive or layout output
+/// (the same file system, so they can be renamed or copied by the kernel), else the system's
+/// temporary directory.
+pub fn temp_dir_for(sinks: &[Sink]) -> PathBuf {
+    sinks
+        .iter()
+        .find(|s| matches!(s, Sink::OciArchive { .. } | Sink::OciLayout { .. }))
+        .map_or_else(std::env::temp_dir, Sink::scratch_dir)
 }
 
 /// What every sink gets besides the image.

@@ -189,7 +189,7 @@ fn bad_adds_are_refused_and_nothing_is_written() {
     ]);
     let layout = ImageLayout::open(&followed);
     let escape = layout.image().layers[0].entry("srv/assets/escape").unwrap();
-    assert_eq!((escape.kind.clone(), escape.uid), (EntryKind::File, 65532));
+    assert_eq!((escape.kind, escape.uid), (EntryKind::File, 65532));
 }
 
 /// `core/examples/compose.rs`, run exactly as its documentation says; its archive runs in

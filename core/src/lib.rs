@@ -21,6 +21,26 @@
 //! # Ok::<(), zeroimage::Error>(())
 //! ```
 //!
+//! `build_image` is a short composition of public steps, which you can compose yourself:
+//! resolve a base ([`ImageBuilder::from_base`]), append layers ([`Layer::from_entries`] of
+//! [`Entry`] files, directories and symlinks; [`Program`] for the checked program; [`Add`] for
+//! host files), edit the config ([`ImageBuilder::configure`]), then [`build`](ImageBuilder::build)
+//! and [`write`](Image::write) to any number of [`Sink`]s, each of which reports its digest.
+//!
+//! ```no_run
+//! use zeroimage::{Base, ImageBuilder, Layer, LayerOptions, Program, RegistryOptions, Sink, WriteOptions};
+//!
+//! let program = Program::open("./server".as_ref(), None)?;
+//! let base: Base = "builtin:static".parse()?;
+//! let mut image = ImageBuilder::from_base(&base, program.platform(), &RegistryOptions::default())?;
+//! let layer = Layer::from_entries(vec![program.entry("/server")], &LayerOptions::default())?;
+//! image.append(layer, "COPY server /server").set_entrypoint(["/server"]);
+//! let sink: Sink = "server.tar".parse()?;
+//! let written = image.build()?.write(&[sink], &WriteOptions::default())?;
+//! println!("{}", written[0].digest);
+//! # Ok::<(), zeroimage::Error>(())
+//! ```
+//!
 //! The archive is an OCI image layout that `docker load` (any version), podman, skopeo and
 //! umoci read as is. Builds are reproducible: the same program and options give the same
 //! bytes on any machine (timestamps come from `SOURCE_DATE_EPOCH`, else the Unix epoch).
@@ -68,6 +88,11 @@ pub use progress::{Progress, ProgressFn, Stage};
 pub use reference::Reference;
 pub use registry::{Credentials, RegistryOptions};
 pub use sink::{Sink, WriteOptions, Written};
+
+/// The root README's Rust snippets, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
 
 /// The version of zeroimage (the workspace version).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -237,3 +237,23 @@ fn the_compose_example_builds_an_image_that_runs() {
     out.assert_success("podman run");
     assert_eq!(out.stdout_text(), expected);
 }
+
+/// The README's `--add` line, run as written (in a directory holding `server`, `static/` and
+/// `config.yaml`).
+#[test]
+fn readme_add_snippet_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("bin")).unwrap();
+    fs::copy(program::static_hello(&dir.path().join("bin")), dir.path().join("server")).unwrap();
+    fs::create_dir(dir.path().join("static")).unwrap();
+    fs::write(dir.path().join("static/app.js"), "1\n").unwrap();
+    fs::write(dir.path().join("config.yaml"), "a: 1\n").unwrap();
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let line = readme.lines().find(|l| l.starts_with("zeroimage build ./server --from builtin:static --add")).unwrap();
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let out = exec(zeroimage_tests::zeroimage_cmd().args(&args).current_dir(dir.path()));
+    out.assert_success("the README's --add line");
+    let layout = ImageLayout::open(&dir.path().join("server.tar"));
+    let paths = layout.image().layers[1].paths();
+    assert!(paths.contains(&"srv/static/app.js".to_string()) && paths.contains(&"etc/app/config.yaml".to_string()));
+}

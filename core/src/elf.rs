@@ -29,6 +29,9 @@ pub struct ElfInfo {
     pub interpreter: Option<String>,
     /// Whether the dynamic section lists `DT_NEEDED` libraries.
     pub needs_libraries: bool,
+    /// For 32-bit ARM: the variant its `.ARM.attributes` section declares (`Tag_CPU_arch`:
+    /// `v5`, `v6`, `v7`, `v8`), when it has one.
+    pub arm_variant: Option<&'static str>,
 }
 
 impl ElfInfo {
@@ -37,7 +40,7 @@ impl ElfInfo {
         Some(match (self.machine, self.is_64, self.little_endian) {
             (62, true, _) => ("amd64", None),
             (183, true, true) => ("arm64", None),
-            (40, false, true) => ("arm", Some("v7")),
+            (40, false, true) => ("arm", Some(self.arm_variant.unwrap_or("v7"))),
             (3, false, _) => ("386", None),
             (21, true, true) => ("ppc64le", None),
             (21, true, false) => ("ppc64", None),
@@ -111,7 +114,18 @@ pub fn inspect<R: Read + Seek>(file: &mut R) -> io::Result<ProgramKind> {
     } else {
         (rd.u32(&head[28..]) as u64, rd.u16(&head[42..]) as usize, rd.u16(&head[44..]) as usize)
     };
-    let mut info = ElfInfo { machine, is_64, little_endian, elf_type, interpreter: None, needs_libraries: false };
+    let mut info = ElfInfo {
+        machine,
+        is_64,
+        little_endian,
+        elf_type,
+        interpreter: None,
+        needs_libraries: false,
+        arm_variant: None,
+    };
+    if machine == EM_ARM && !is_64 {
+        info.arm_variant = arm_variant(file, head, rd)?;
+    }
     let min_entsize = if is_64 { 56 } else { 32 };
     if phnum == 0 || phnum > MAX_PROGRAM_HEADERS || phentsize < min_entsize {
         return Ok(ProgramKind::Elf(info));
@@ -160,6 +174,104 @@ pub fn inspect<R: Read + Seek>(file: &mut R) -> io::Result<ProgramKind> {
         }
     }
     Ok(ProgramKind::Elf(info))
+}
+
+const EM_ARM: u16 = 40;
+const SHT_ARM_ATTRIBUTES: u32 = 0x7000_0003;
+const MAX_SECTION_HEADERS: usize = 65_535;
+const MAX_ATTRIBUTES_BYTES: u64 = 1 << 16;
+
+/// The architecture variant a 32-bit ARM ELF's `.ARM.attributes` section declares: the
+/// `aeabi` subsection's `Tag_CPU_arch` (ARM IHI 0045), as Docker and containerd name it.
+fn arm_variant<R: Read + Seek>(file: &mut R, head: &[u8], rd: Endian) -> io::Result<Option<&'static str>> {
+    let (shoff, shentsize, shnum) = (rd.u32(&head[32..]) as u64, rd.u16(&head[46..]) as usize, rd.u16(&head[48..]) as usize);
+    if shoff == 0 || shnum == 0 || shnum > MAX_SECTION_HEADERS || shentsize < 40 {
+        return Ok(None);
+    }
+    let len = file.seek(SeekFrom::End(0))?;
+    let fits = |offset: u64, size: u64| offset.checked_add(size).is_some_and(|end| end <= len);
+    if !fits(shoff, (shnum * shentsize) as u64) {
+        return Ok(None);
+    }
+    let mut table = vec![0u8; shnum * shentsize];
+    file.seek(SeekFrom::Start(shoff))?;
+    if read_up_to(file, &mut table)? < table.len() {
+        return Ok(None);
+    }
+    let Some(section) = table.chunks_exact(shentsize).find(|s| rd.u32(&s[4..]) == SHT_ARM_ATTRIBUTES) else {
+        return Ok(None);
+    };
+    let (offset, size) = (rd.u32(&section[16..]) as u64, rd.u32(&section[20..]) as u64);
+    if size > MAX_ATTRIBUTES_BYTES || !fits(offset, size) {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; size as usize];
+    file.seek(SeekFrom::Start(offset))?;
+    let n = read_up_to(file, &mut buf)?;
+    Ok(cpu_arch(&buf[..n], rd).map(|arch| match arch {
+        0..=5 => "v5",
+        6..=9 | 11 | 12 => "v6",
+        10 | 13 => "v7",
+        _ => "v8",
+    }))
+}
+
+/// `Tag_CPU_arch` from the bytes of an `.ARM.attributes` section, if it is there.
+fn cpu_arch(section: &[u8], rd: Endian) -> Option<u64> {
+    let mut rest = section.strip_prefix(b"A")?;
+    while rest.len() >= 4 {
+        let length = (rd.u32(rest) as usize).min(rest.len());
+        if length < 4 {
+            return None;
+        }
+        let (subsection, next) = rest.split_at(length);
+        rest = next;
+        let body = &subsection[4..];
+        let vendor_end = body.iter().position(|&b| b == 0)?;
+        if &body[..vendor_end] != b"aeabi" {
+            continue;
+        }
+        let mut attrs = &body[vendor_end + 1..];
+        while attrs.len() >= 5 {
+            let tag = attrs[0];
+            let size = (rd.u32(&attrs[1..]) as usize).min(attrs.len());
+            if size < 5 {
+                return None;
+            }
+            if tag == 1 {
+                // Tag_File: the attributes of the whole file.
+                let mut data = &attrs[5..size];
+                while !data.is_empty() {
+                    let (tag, used) = uleb(data)?;
+                    data = &data[used..];
+                    if tag == 6 {
+                        return uleb(data).map(|(value, _)| value);
+                    }
+                    // Tags 4, 5 and 67, and odd tags above 32, hold strings; the rest numbers.
+                    if tag == 4 || tag == 5 || tag == 67 || (tag > 32 && tag % 2 == 1) {
+                        let end = data.iter().position(|&b| b == 0)?;
+                        data = &data[end + 1..];
+                    } else {
+                        let (_, used) = uleb(data)?;
+                        data = &data[used..];
+                    }
+                }
+            }
+            attrs = &attrs[size..];
+        }
+    }
+    None
+}
+
+fn uleb(data: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, byte) in data.iter().enumerate().take(10) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
 }
 
 fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -267,6 +379,25 @@ mod tests {
         let mut elf = tiny_elf(62, Some("/lib/ld.so"));
         elf[64 + 32..64 + 40].copy_from_slice(&u64::MAX.to_le_bytes()); // huge interp
         assert!(inspect(&mut Cursor::new(elf)).is_ok());
+    }
+
+    #[test]
+    fn reads_the_arm_architecture_version() {
+        // aeabi, Tag_File: Tag_CPU_name "6", Tag_CPU_arch 6 (v6), Tag_ARM_ISA_use 1.
+        let mut file = vec![1u8, 0, 0, 0, 0];
+        file.extend(b"\x05ARM6\x00\x06\x06\x08\x01");
+        let size = file.len() as u32;
+        file[1..5].copy_from_slice(&size.to_le_bytes());
+        let mut sub = vec![0u8; 4];
+        sub.extend(b"aeabi\x00");
+        sub.extend(&file);
+        let len = sub.len() as u32;
+        sub[..4].copy_from_slice(&len.to_le_bytes());
+        let mut section = b"A".to_vec();
+        section.extend(&sub);
+        assert_eq!(cpu_arch(&section, Endian(true)), Some(6));
+        assert_eq!(cpu_arch(b"A\xff\xff", Endian(true)), None);
+        assert_eq!(cpu_arch(b"", Endian(true)), None);
     }
 
     #[test]

@@ -152,7 +152,9 @@ fn bad_compression_options_are_refused() {
         (vec!["--compression", "lz4"], 1, "expected gzip, zstd or none"),
         (vec!["--compression-level", "10"], 1, "gzip takes 0 to 9"),
         (vec!["--compression", "zstd", "--compression-level", "0"], 1, "zstd takes 1 to 19"),
-        (vec!["--jobs", "0"], 2, "--jobs"),
+        (vec!["--jobs", "0"], 1, "invalid jobs \"0\""),
+        (vec!["--jobs", "4294967295"], 1, "expected 1 to 256 threads"),
+        (vec!["--jobs", "-1"], 1, "omit it to use every core"),
     ] {
         let mut all = vec!["hello", "-o", "x.tar"];
         all.extend(&args);

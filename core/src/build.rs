@@ -6,17 +6,17 @@ use crate::cancel::CancelToken;
 use crate::config::ConfigEdits;
 use crate::entry::LayerOptions;
 use crate::error::{Error, Result};
-use crate::image::{Format, Image, ImageBuilder};
+use crate::image::{Format, Image, ImageBuilder, ImageIndex};
 use crate::layer::{Compression, Layer};
 use crate::platform::Platform;
 use crate::program::{path_in_image, Program};
 use crate::progress::ProgressFn;
 use crate::reference::Reference;
 use crate::registry::RegistryOptions;
-use crate::sink::{temp_dir_for, Sink, WriteOptions};
+use crate::sink::{temp_dir_for, Sink, WriteOptions, Written};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Everything about a build besides base, program, platform and outputs. `Default` gives the
 /// CLI's defaults.
@@ -41,6 +41,11 @@ pub struct BuildOptions {
     /// Names for the image (`--tag`): written into archives' `RepoTags` and `index.json`.
     /// When empty, archives name the image `<program name>:latest` if that is a valid name.
     pub tags: Vec<Reference>,
+    /// With several programs pushed: also tag each platform's image as `TAG-<arch>`.
+    pub platform_tags: bool,
+    /// With several programs written to an archive: the platform whose image
+    /// `manifest.json` names for Docker 20.10 (default linux/amd64, else the first).
+    pub docker_platform: Option<Platform>,
     /// Build even if a dynamically linked program's interpreter is not in the base.
     pub allow_dynamic: bool,
     /// Timestamp for the config, history and file mtimes; default `$SOURCE_DATE_EPOCH`, else 0.
@@ -69,6 +74,8 @@ impl fmt::Debug for BuildOptions {
             .field("annotations", &self.annotations)
             .field("tags", &self.tags)
             .field("add", &self.add)
+            .field("platform_tags", &self.platform_tags)
+            .field("docker_platform", &self.docker_platform)
             .field("allow_dynamic", &self.allow_dynamic)
             .field("source_date_epoch", &self.source_date_epoch)
             .field("format", &self.format)
@@ -83,40 +90,94 @@ impl fmt::Debug for BuildOptions {
 /// What a build produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildResult {
-    /// The manifest digest (`sha256:…`): the image's identity.
+    /// The image's identity: its manifest digest (`sha256:…`), or the index digest when
+    /// several programs made an image index.
     pub digest: String,
-    /// The config digest: Docker's image ID.
+    /// The config digest (Docker's image ID) of the image, or of the first image of an index.
     pub config_digest: String,
-    /// Bytes of the image as stored: manifest, config and every layer.
+    /// Bytes as stored: manifests, configs and every layer.
     pub size: u64,
-    /// The image's platform.
+    /// The image's platform (the first image's, for an index).
     pub platform: Platform,
+    /// The index digest, when several programs made an image index.
+    pub index_digest: Option<String>,
+    /// Each platform's image: its platform and manifest digest.
+    pub manifests: Vec<PlatformManifest>,
     /// Every output written, as transport strings (`oci-archive:hello.tar`).
     pub outputs: Vec<String>,
+    /// What each output holds: its transport string and the digest it received.
+    pub written: Vec<Written>,
     /// The names given to the image.
     pub tags: Vec<String>,
     /// Every registry push, as `registry/repository@sha256:…`.
     pub pushed: Vec<String>,
 }
 
+/// One platform's image in a [`BuildResult`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformManifest {
+    /// Its platform.
+    pub platform: Platform,
+    /// Its manifest digest.
+    pub digest: String,
+}
+
 impl BuildResult {
-    /// The result of writing `image` to `sinks` under `tags`.
-    pub(crate) fn new(image: &Image, platform: Platform, sinks: &[Sink], tags: &[Reference]) -> BuildResult {
+    /// The result of writing `images` (one, or the images of `index`) to `sinks` under `tags`.
+    pub(crate) fn new(
+        images: &[Image],
+        index: Option<&ImageIndex>,
+        written: Vec<Written>,
+        sinks: &[Sink],
+        tags: &[Reference],
+    ) -> BuildResult {
+        let first = &images[0];
+        let digest = index.map_or(&first.manifest_digest, |i| &i.manifest_digest).clone();
         BuildResult {
-            digest: image.manifest_digest.clone(),
-            config_digest: image.config_digest.clone(),
-            size: image.size(),
-            platform,
+            config_digest: first.config_digest.clone(),
+            size: index.map_or_else(|| first.size(), ImageIndex::size),
+            platform: first.platform.clone(),
+            index_digest: index.map(|i| i.manifest_digest.clone()),
+            manifests: images
+                .iter()
+                .map(|i| PlatformManifest { platform: i.platform.clone(), digest: i.manifest_digest.clone() })
+                .collect(),
             outputs: sinks.iter().map(Sink::to_string).collect(),
+            written,
             tags: tags.iter().map(Reference::to_string).collect(),
             pushed: sinks
                 .iter()
                 .filter_map(|sink| match sink {
-                    Sink::Registry { reference } => Some(format!("{}@{}", reference.name(), image.manifest_digest)),
+                    Sink::Registry { reference } => Some(format!("{}@{digest}", reference.name())),
                     _ => None,
                 })
                 .collect(),
+            digest,
         }
+    }
+}
+
+/// A program to build an image of, and the platform it is for (`PLATFORM=PATH`, e.g.
+/// `linux/arm/v6=dist/server-v6`); without one, its ELF header decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSpec {
+    /// The program on the host.
+    pub path: PathBuf,
+    /// Its platform, when given.
+    pub platform: Option<Platform>,
+}
+
+impl std::str::FromStr for ProgramSpec {
+    type Err = Error;
+
+    /// `PATH`, or `PLATFORM=PATH` when the part before the first `=` is an `os/arch[/variant]`.
+    fn from_str(s: &str) -> Result<ProgramSpec> {
+        if let Some((platform, path)) = s.split_once('=') {
+            if platform.contains('/') && !platform.starts_with('.') && !path.is_empty() {
+                return Ok(ProgramSpec { path: PathBuf::from(path), platform: Some(platform.parse()?) });
+            }
+        }
+        Ok(ProgramSpec { path: PathBuf::from(s), platform: None })
     }
 }
 
@@ -128,8 +189,6 @@ impl BuildResult {
 /// layers ([`Layer::from_entries`]), the config is edited, and [`Image::write`] writes every
 /// output. Nothing is written unless the whole image could be built: every input is checked
 /// first, and each output appears atomically.
-///
-/// [`Image::write`]: crate::Image::write
 pub fn build_image(
     base: &Base,
     entrypoint: &Path,
@@ -137,11 +196,50 @@ pub fn build_image(
     sinks: &[Sink],
     options: &BuildOptions,
 ) -> Result<BuildResult> {
+    let program = ProgramSpec { path: entrypoint.to_path_buf(), platform: platform.cloned() };
+    build_images(base, std::slice::from_ref(&program), sinks, options)
+}
+
+/// Build one image per program (each for its own platform, on that platform's image of
+/// `base`) and write them to `sinks`: one program gives an image, several an image index
+/// ([`ImageIndex`]). The programs' layers are compressed concurrently, sharing `--jobs`.
+///
+/// The entrypoint path is one for all images: `--path`, else `/<file name>` when the file
+/// names agree. Two programs for one platform, a program whose ELF contradicts the platform
+/// given for it, and a base without a program's platform are errors, before anything is
+/// written.
+pub fn build_images(
+    base: &Base,
+    programs: &[ProgramSpec],
+    sinks: &[Sink],
+    options: &BuildOptions,
+) -> Result<BuildResult> {
     if sinks.is_empty() {
         return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
     }
+    let Some(first) = programs.first() else {
+        return Err(Error::InvalidOption { option: "program", value: String::new(), reason: "name a program".into() });
+    };
     let epoch = crate::options::source_date_epoch(options.source_date_epoch)?;
-    let path_in_image = path_in_image(entrypoint, options.path.as_deref())?;
+    let path = match &options.path {
+        Some(path) => Some(path.clone()),
+        None => {
+            let name = |p: &ProgramSpec| p.path.file_name().map(|n| n.to_os_string());
+            if let Some(other) = programs.iter().find(|p| name(p) != name(first)) {
+                return Err(Error::InvalidOption {
+                    option: "path",
+                    value: String::new(),
+                    reason: format!(
+                        "{} and {} have different file names; pass --path to say where the program goes in every image",
+                        first.path.display(),
+                        other.path.display()
+                    ),
+                });
+            }
+            None
+        }
+    };
+    let path_in_image = path_in_image(&first.path, path.as_deref())?;
     let edits = ConfigEdits {
         entrypoint: Some(vec![path_in_image.clone()]),
         cmd: Some(options.args.clone()),
@@ -159,59 +257,116 @@ pub fn build_image(
         });
     }
     options.compression.validate()?;
-    let program = Program::open(entrypoint, platform)?;
+    let mut opened: Vec<Program> = Vec::with_capacity(programs.len());
+    for spec in programs {
+        let program = Program::open(&spec.path, spec.platform.as_ref())?;
+        if let Some(other) = opened.iter().find(|o| o.platform() == program.platform()) {
+            return Err(Error::InvalidOption {
+                option: "program",
+                value: spec.path.display().to_string(),
+                reason: format!(
+                    "{} and {} are both for {}; give one program per platform",
+                    other.path().display(),
+                    spec.path.display(),
+                    program.platform()
+                ),
+            });
+        }
+        opened.push(program);
+    }
     let added = crate::add::entries_of(&options.add, &path_in_image)?;
     let temp_dir = temp_dir_for(sinks);
 
-    let mut image = ImageBuilder::from_base(base, program.platform(), &options.registry)?;
-    if let Some(interpreter) = program.interpreter() {
-        if !options.allow_dynamic && !image.has_file(interpreter, &temp_dir)? {
-            return Err(Error::DynamicProgram {
-                path: entrypoint.to_path_buf(),
-                interpreter: interpreter.to_string(),
-                base: base.to_string(),
-            });
+    // Resolve the base for every platform and check each program can run on it, before any
+    // layer is written.
+    let mut builders = Vec::with_capacity(opened.len());
+    for program in &opened {
+        let mut image = ImageBuilder::from_base(base, program.platform(), &options.registry)?;
+        if let Some(interpreter) = program.interpreter() {
+            if !options.allow_dynamic && !image.has_file(interpreter, &temp_dir)? {
+                return Err(Error::DynamicProgram {
+                    path: program.path().to_path_buf(),
+                    interpreter: interpreter.to_string(),
+                    base: base.to_string(),
+                });
+            }
         }
+        if let Some(format) = options.format {
+            image.set_format(format);
+        }
+        builders.push(image);
     }
     for sink in sinks {
         sink.preflight()?;
     }
-    if let Some(format) = options.format {
-        image.set_format(format);
-    }
-    let layer_options = LayerOptions {
-        format: image.format(),
-        compression: options.compression.clone(),
+
+    // The layers, concurrently: the jobs budget is shared between the programs.
+    let jobs = match options.compression.jobs {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let per_program = (jobs / opened.len()).max(1);
+    let layer_options = |format| LayerOptions {
+        format,
+        compression: options.compression.clone().with_jobs(if opened.len() == 1 {
+            options.compression.jobs
+        } else {
+            per_program
+        }),
         mtime: epoch,
-        temp_dir: Some(temp_dir),
+        temp_dir: Some(temp_dir.clone()),
         cancel: options.cancel.clone(),
         progress: options.progress.clone(),
     };
     let version = crate::VERSION;
-    if !added.is_empty() {
-        let layer = Layer::from_entries(added, &layer_options)?;
-        let what: Vec<String> = options.add.iter().map(ToString::to_string).collect();
-        image.append(layer, format!("zeroimage {version}: ADD {}", what.join(" ")));
+    let added_layer = match added.is_empty() {
+        true => None,
+        false => Some(Layer::from_entries(added, &layer_options(builders[0].format()))?),
+    };
+    let program_layers: Vec<Result<Layer>> = std::thread::scope(|scope| {
+        let tasks: Vec<_> = opened
+            .iter()
+            .zip(&builders)
+            .map(|(program, image)| {
+                let options = layer_options(image.format());
+                let entry = program.entry(&path_in_image);
+                scope.spawn(move || Layer::from_entries(vec![entry], &options))
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    let mut images = Vec::with_capacity(builders.len());
+    for ((mut image, program), layer) in builders.into_iter().zip(&opened).zip(program_layers) {
+        if let Some(added_layer) = &added_layer {
+            let what: Vec<String> = options.add.iter().map(ToString::to_string).collect();
+            image.append(added_layer.clone(), format!("zeroimage {version}: ADD {}", what.join(" ")));
+        }
+        image.append(layer?, format!("zeroimage {version}: COPY {} {path_in_image}", program.file_name()));
+        image.configure(&edits)?;
+        for (key, value) in &options.annotations {
+            image.set_annotation(key, value)?;
+        }
+        image.set_created(epoch)?;
+        images.push(image.build()?);
     }
-    let layer = Layer::from_entries(vec![program.entry(&path_in_image)], &layer_options)?;
-    image.append(layer, format!("zeroimage {version}: COPY {} {path_in_image}", program.file_name()));
-    image.configure(&edits)?;
-    for (key, value) in &options.annotations {
-        image.set_annotation(key, value)?;
-    }
-    image.set_created(epoch)?;
-    let built = image.build()?;
 
-    let tags = if options.tags.is_empty() { default_names(entrypoint) } else { options.tags.clone() };
+    let tags = if options.tags.is_empty() { default_names(&first.path) } else { options.tags.clone() };
     let write = WriteOptions {
         tags: tags.clone(),
         mtime: epoch,
         cancel: options.cancel.clone(),
         progress: options.progress.clone(),
         registry: options.registry.clone(),
+        platform_tags: options.platform_tags,
+        docker_platform: options.docker_platform.clone(),
     };
-    built.write(sinks, &write)?;
-    Ok(BuildResult::new(&built, program.platform().clone(), sinks, &tags))
+    if images.len() == 1 {
+        let written = images[0].write(sinks, &write)?;
+        return Ok(BuildResult::new(&images, None, written, sinks, &tags));
+    }
+    let index = ImageIndex::new(images)?;
+    let written = index.write(sinks, &write)?;
+    Ok(BuildResult::new(&index.images, Some(&index), written, sinks, &tags))
 }
 
 /// `<program name>:latest`, lowercased, when that is a valid image name.

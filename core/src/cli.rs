@@ -1,7 +1,7 @@
 //! The command line, shared by the `zeroimage` binary, the Python console script and the
 //! Node `bin`: [`run`] takes the arguments after the program name and returns the exit code.
 
-use crate::build::{build_image, BuildResult};
+use crate::build::BuildResult;
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::options::parse_key_value;
@@ -188,12 +188,16 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         log: args.verbose.then(stderr_logger),
     };
     let request = args.spec.into_request(hooks)?;
-    let result =
-        build_image(&request.base, &request.program, request.platform.as_ref(), &request.sinks, &request.options);
+    let result = request.run();
     if show_progress {
         eprint!("\r\x1b[2K");
     }
     let result = result?;
+    if !args.json && !args.quiet && result.index_digest.is_some() {
+        for manifest in &result.manifests {
+            eprintln!("{} {}", manifest.platform, manifest.digest);
+        }
+    }
     if args.json {
         println!("{}", result_json(&result));
     } else if !result.pushed.is_empty() {
@@ -341,7 +345,9 @@ fn key_values(option: &'static str, items: &[String]) -> Result<BTreeMap<String,
     items.iter().map(|kv| parse_key_value(option, kv)).collect()
 }
 
-/// The `--json` document: `{"digest", "config_digest", "size", "platform", "output", ...}`.
+/// The `--json` document: `{"digest", "config_digest", "size", "platform", "output", "outputs",
+/// "tags", "pushed", "index_digest", "manifests": [{"platform", "digest"}], "written":
+/// [{"output", "digest"}]}`.
 pub fn result_json(result: &BuildResult) -> String {
     let value = serde_json::json!({
         "digest": result.digest,
@@ -352,6 +358,13 @@ pub fn result_json(result: &BuildResult) -> String {
         "outputs": result.outputs,
         "tags": result.tags,
         "pushed": result.pushed,
+        "index_digest": result.index_digest,
+        "manifests": result.manifests.iter().map(|m| serde_json::json!({
+            "platform": m.platform.to_string(), "digest": m.digest,
+        })).collect::<Vec<_>>(),
+        "written": result.written.iter().map(|w| serde_json::json!({
+            "output": w.output, "digest": w.digest,
+        })).collect::<Vec<_>>(),
     });
     String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8")
 }

@@ -184,7 +184,8 @@ const MAX_ATTRIBUTES_BYTES: u64 = 1 << 16;
 /// The architecture variant a 32-bit ARM ELF's `.ARM.attributes` section declares: the
 /// `aeabi` subsection's `Tag_CPU_arch` (ARM IHI 0045), as Docker and containerd name it.
 fn arm_variant<R: Read + Seek>(file: &mut R, head: &[u8], rd: Endian) -> io::Result<Option<&'static str>> {
-    let (shoff, shentsize, shnum) = (rd.u32(&head[32..]) as u64, rd.u16(&head[46..]) as usize, rd.u16(&head[48..]) as usize);
+    let (shoff, shentsize, shnum) =
+        (rd.u32(&head[32..]) as u64, rd.u16(&head[46..]) as usize, rd.u16(&head[48..]) as usize);
     if shoff == 0 || shnum == 0 || shnum > MAX_SECTION_HEADERS || shentsize < 40 {
         return Ok(None);
     }

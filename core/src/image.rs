@@ -274,6 +274,105 @@ impl Image {
     }
 }
 
+/// Several images, one per platform, under one index: an OCI image index, or a Docker manifest
+/// list when the images are Docker-format. Written as a whole: every image's blobs and
+/// manifest, then the index.
+#[derive(Debug, Clone)]
+pub struct ImageIndex {
+    /// Media type family (the images').
+    pub format: Format,
+    /// The images, in the order given.
+    pub images: Vec<Image>,
+    /// The index blob (canonical JSON).
+    pub manifest: Vec<u8>,
+    /// `sha256:` digest of [`manifest`](Self::manifest): the index's identity.
+    pub manifest_digest: String,
+}
+
+impl ImageIndex {
+    /// The index of `images`: one per platform, all in one media-type family.
+    pub fn new(images: Vec<Image>) -> Result<ImageIndex> {
+        let Some(first) = images.first() else {
+            return Err(Error::InvalidOption {
+                option: "program",
+                value: String::new(),
+                reason: "no image to index".into(),
+            });
+        };
+        let format = first.format;
+        for (i, image) in images.iter().enumerate() {
+            if image.format != format {
+                return Err(Error::InvalidOption {
+                    option: "format",
+                    value: image.platform.to_string(),
+                    reason: format!(
+                        "the {} image is {}-format, the {} image {format}; pass --format",
+                        image.platform, image.format, first.platform
+                    ),
+                });
+            }
+            if let Some(other) = images[..i].iter().find(|o| o.platform == image.platform) {
+                return Err(Error::InvalidOption {
+                    option: "program",
+                    value: image.platform.to_string(),
+                    reason: format!("two images for {}", other.platform),
+                });
+            }
+        }
+        let manifests: Vec<Value> = images
+            .iter()
+            .map(|image| {
+                let mut platform = serde_json::json!({
+                    "architecture": image.platform.architecture(),
+                    "os": image.platform.os(),
+                });
+                if let Some(variant) = image.platform.variant() {
+                    platform["variant"] = serde_json::json!(variant);
+                }
+                serde_json::json!({
+                    "mediaType": format.manifest_media_type(),
+                    "digest": image.manifest_digest,
+                    "size": image.manifest.len(),
+                    "platform": platform,
+                })
+            })
+            .collect();
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": format.index_media_type(),
+            "manifests": manifests,
+        });
+        let manifest = canonical_json(&index);
+        let manifest_digest = sha256_digest(&manifest);
+        Ok(ImageIndex { format, images, manifest, manifest_digest })
+    }
+
+    /// The index digest (`sha256:…`).
+    pub fn digest(&self) -> &str {
+        &self.manifest_digest
+    }
+
+    /// Bytes of everything as stored: the index, and every image's manifest, config and layers.
+    pub fn size(&self) -> u64 {
+        self.manifest.len() as u64 + self.images.iter().map(Image::size).sum::<u64>()
+    }
+
+    /// The image for `platform`, if there is one.
+    pub fn image(&self, platform: &Platform) -> Option<&Image> {
+        self.images.iter().find(|i| &i.platform == platform)
+    }
+
+    /// Write the index and every image to every sink: archives and layouts hold the index
+    /// (and, for Docker 20.10's `docker load`, `manifest.json` names the
+    /// [`WriteOptions::docker_platform`](crate::WriteOptions::docker_platform) image), a push sends every
+    /// image, then the index, then the tags (and, with
+    /// [`platform_tags`](crate::WriteOptions::platform_tags), `TAG-<arch>` per image), and a
+    /// Docker engine gets its own platform's image.
+    pub fn write(&self, sinks: &[crate::Sink], options: &crate::WriteOptions) -> Result<Vec<crate::sink::Written>> {
+        crate::sink::write_index(sinks, self, options)
+    }
+}
+
 /// Compact JSON with object keys sorted at every level: the same value always gives the same
 /// bytes, whatever order the keys were inserted in.
 pub fn canonical_json(value: &Value) -> Vec<u8> {

@@ -72,13 +72,13 @@ pub mod sink;
 
 pub use add::Add;
 pub use base::{write_base, Base, BaseOptions, Builtin, BuiltinItem};
-pub use build::{build_image, BuildOptions, BuildResult};
+pub use build::{build_image, build_images, BuildOptions, BuildResult, PlatformManifest, ProgramSpec};
 pub use cancel::CancelToken;
 pub use config::ConfigEdits;
 pub use digest::{is_sha256_digest, sha256_digest};
 pub use entry::{Content, Entry, EntryKind, LayerOptions};
 pub use error::{Error, ErrorKind, Result};
-pub use image::{Image, ImageBuilder};
+pub use image::{Image, ImageBuilder, ImageIndex};
 pub use layer::{Algorithm as CompressionAlgorithm, Compression, Layer};
 pub use media_type::Format;
 pub use options::{parse_key_value, BuildRequest, BuildSpec, Frontend, Hooks};

@@ -10,7 +10,7 @@
 
 use crate::add::Add;
 use crate::base::Base;
-use crate::build::BuildOptions;
+use crate::build::{BuildOptions, ProgramSpec};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::layer::Compression;
@@ -92,7 +92,7 @@ impl Frontend {
 }
 
 /// Schema fields that are on/off flags.
-const FLAGS: [&str; 3] = ["allow_dynamic", "insecure", "add_follow_symlinks"];
+const FLAGS: [&str; 4] = ["allow_dynamic", "insecure", "add_follow_symlinks", "platform_tags"];
 
 /// The CLI flag of a schema field where the two differ.
 fn cli_flag(field: &str) -> &str {
@@ -144,9 +144,9 @@ fn snake(camel: &str) -> String {
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct BuildSpec {
-    /// The program to package (a Linux ELF executable; static for scratch images, or see --bundle-libs)
-    #[serde(alias = "entrypoint", deserialize_with = "one_or_many")]
-    #[cfg_attr(feature = "cli", arg(value_name = "PROGRAM", required = true, num_args = 1))]
+    /// The program to package (a Linux ELF executable; static for scratch images). Several programs (one per platform; PLATFORM=PATH where the ELF header cannot tell, e.g. linux/arm/v6=dist/server) make one multi-platform image index
+    #[serde(alias = "entrypoint", alias = "programs", deserialize_with = "programs")]
+    #[cfg_attr(feature = "cli", arg(value_name = "PROGRAM", required = true, num_args = 1..))]
     pub program: Vec<PathBuf>,
 
     /// Arguments to pass to the program: the image's Cmd
@@ -177,6 +177,14 @@ pub struct BuildSpec {
     /// Target architecture variant (with --arch)
     #[cfg_attr(feature = "cli", arg(long, value_name = "VARIANT", requires = "arch"))]
     pub variant: Option<String>,
+
+    /// With several programs and --push: also tag each platform's image alone, as TAG-amd64, TAG-arm64, TAG-armv7 (AWS Lambda takes no index)
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub platform_tags: bool,
+
+    /// With several programs: the platform whose image an archive's manifest.json names, for Docker 20.10's docker load [default: linux/amd64, else the first]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "PLATFORM"))]
+    pub docker_platform: Option<String>,
 
     /// Path of the program inside the image [default: /<program file name>]
     #[cfg_attr(feature = "cli", arg(long, value_name = "PATH"))]
@@ -275,12 +283,14 @@ pub struct BuildSpec {
 }
 
 /// The schema's field names (snake_case), for unknown-key checks and spelling.
-const FIELDS: [&str; 30] = [
+const FIELDS: [&str; 32] = [
     "program",
     "args",
     "base",
     "from_archive",
     "platform",
+    "platform_tags",
+    "docker_platform",
     "os",
     "arch",
     "variant",
@@ -308,7 +318,7 @@ const FIELDS: [&str; 30] = [
     "timeout",
 ];
 /// Other accepted spellings (serde aliases).
-const ALIASES: [&str; 6] = ["entrypoint", "from", "tags", "ca_certs", "labels", "annotations"];
+const ALIASES: [&str; 7] = ["entrypoint", "programs", "from", "tags", "ca_certs", "labels", "annotations"];
 
 impl Default for BuildSpec {
     fn default() -> Self {
@@ -318,6 +328,8 @@ impl Default for BuildSpec {
             base: "scratch".into(),
             from_archive: None,
             platform: None,
+            platform_tags: false,
+            docker_platform: None,
             os: None,
             arch: None,
             variant: None,
@@ -352,10 +364,12 @@ impl Default for BuildSpec {
 pub struct BuildRequest {
     /// The base.
     pub base: Base,
-    /// The program.
+    /// The first program.
     pub program: PathBuf,
-    /// The platform, when given.
+    /// The first program's platform, when given.
     pub platform: Option<Platform>,
+    /// Every program (one per platform) and its platform, when given.
+    pub programs: Vec<ProgramSpec>,
     /// The outputs, in order.
     pub sinks: Vec<Sink>,
     /// Everything else.
@@ -424,23 +438,15 @@ impl BuildSpec {
 
     /// Parse every string and check every bound: the request [`crate::build_image`] takes.
     pub fn into_request(self, hooks: Hooks) -> Result<BuildRequest> {
-        let program = match self.program.as_slice() {
-            [one] => one.clone(),
-            [] => {
-                return Err(Error::InvalidOption {
-                    option: "program",
-                    value: String::new(),
-                    reason: "name the program to package".into(),
-                })
-            }
-            [_, second, ..] => {
-                return Err(Error::InvalidOption {
-                    option: "program",
-                    value: second.display().to_string(),
-                    reason: "one program per image".into(),
-                })
-            }
-        };
+        if self.program.is_empty() {
+            return Err(Error::InvalidOption {
+                option: "program",
+                value: String::new(),
+                reason: "name the program to package".into(),
+            });
+        }
+        let mut programs: Vec<ProgramSpec> =
+            self.program.iter().map(|p| p.to_string_lossy().parse::<ProgramSpec>()).collect::<Result<_>>()?;
         let base: Base = match &self.from_archive {
             Some(path) => Base::OciArchive { path: path.clone(), tag: None },
             None => self.base.parse()?,
@@ -460,6 +466,19 @@ impl BuildSpec {
                 None => None,
             },
         };
+        if let Some(platform) = &platform {
+            if programs.len() > 1 {
+                return Err(Error::InvalidOption {
+                    option: "platform",
+                    value: platform.to_string(),
+                    reason: "with several programs, give each its platform as PLATFORM=PATH".into(),
+                });
+            }
+            programs[0].platform.get_or_insert_with(|| platform.clone());
+        }
+        let program = programs[0].path.clone();
+        let platform = programs[0].platform.clone();
+        let docker_platform = self.docker_platform.as_deref().map(str::parse::<Platform>).transpose()?;
         let sinks = Sink::for_build(&program, self.output.as_deref(), &self.push)?;
         let credentials: Option<Credentials> = self.creds.as_deref().map(str::parse).transpose()?;
         let timeout = match self.timeout {
@@ -522,6 +541,8 @@ impl BuildSpec {
             tags,
             add,
             allow_dynamic: self.allow_dynamic,
+            platform_tags: self.platform_tags,
+            docker_platform,
             source_date_epoch,
             format: self.format.as_deref().map(str::parse::<Format>).transpose()?,
             compression,
@@ -536,7 +557,14 @@ impl BuildSpec {
                 ..RegistryOptions::default()
             },
         };
-        Ok(BuildRequest { base, program, platform, sinks, options })
+        Ok(BuildRequest { base, program, platform, programs, sinks, options })
+    }
+}
+
+impl BuildRequest {
+    /// Build it: [`crate::build_images`] of every program.
+    pub fn run(&self) -> Result<crate::BuildResult> {
+        crate::build_images(&self.base, &self.programs, &self.sinks, &self.options)
     }
 }
 
@@ -638,6 +666,30 @@ where
     {
         OneOrMany::One(one) => Ok(vec![one]),
         OneOrMany::Many(many) => Ok(many),
+    }
+}
+
+/// Programs: a path, a list of paths (`PLATFORM=PATH` allowed), or an object of platform →
+/// path.
+fn programs<'de, D>(deserializer: D) -> std::result::Result<Vec<PathBuf>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Shape {
+        One(PathBuf),
+        Many(Vec<PathBuf>),
+        ByPlatform(indexmap_like::OrderedMap),
+    }
+    match Shape::deserialize(deserializer)
+        .map_err(|_| de::Error::custom("expected a path, a list of paths, or an object of platform to path"))?
+    {
+        Shape::One(one) => Ok(vec![one]),
+        Shape::Many(many) => Ok(many),
+        Shape::ByPlatform(map) => {
+            Ok(map.0.into_iter().map(|(platform, path)| PathBuf::from(format!("{platform}={path}"))).collect())
+        }
     }
 }
 

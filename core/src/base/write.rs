@@ -9,7 +9,7 @@ use crate::image::{Format, Image};
 use crate::platform::Platform;
 use crate::progress::ProgressFn;
 use crate::reference::Reference;
-use crate::sink::{Sink, WriteContext};
+use crate::sink::{Sink, WriteOptions};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -65,22 +65,21 @@ pub fn write_base(
     for sink in sinks {
         sink.preflight()?;
     }
-    let registry = crate::registry::RegistryOptions::default();
-    let resolved = base.resolve(&platform, &registry)?;
+    let resolved = base.resolve(&platform, &crate::registry::RegistryOptions::default())?;
     let format = options.format.unwrap_or(resolved.format);
     let layers = crate::base::manifest::convert_layers(resolved.layers, format)?;
     let image = Image::assemble(format, platform.clone(), &resolved.config, layers, &options.annotations)?;
 
     let tags = if options.tags.is_empty() { default_names(base) } else { options.tags.clone() };
-    let ctx = WriteContext {
-        tags: &tags,
+    let write = WriteOptions {
+        tags: tags.clone(),
         mtime: super::builtin::BASE_MTIME,
-        cancel: &options.cancel,
-        progress: options.progress.as_ref(),
-        registry: &registry,
+        cancel: options.cancel.clone(),
+        progress: options.progress.clone(),
+        ..WriteOptions::default()
     };
-    crate::sink::write_all(sinks, &image, &ctx)?;
-    Ok(BuildResult::new(&image, platform, sinks, &tags))
+    let written = image.write(sinks, &write)?;
+    Ok(BuildResult::new(std::slice::from_ref(&image), None, written, sinks, &tags))
 }
 
 /// `linux/<architecture of this process>`.

@@ -114,6 +114,30 @@ pub(super) fn write(reference: &Reference, image: &Image, ctx: &WriteContext<'_>
     }
 }
 
+/// The platform of the Docker engine at `$DOCKER_HOST` (`GET /version`: `Os`, `Arch`).
+pub(super) fn platform() -> Result<crate::Platform> {
+    let host = DockerHost::from_env()?;
+    let unavailable = |source| Error::DaemonUnavailable { host: host.display(), source };
+    let mut stream = host.connect().map_err(unavailable)?;
+    let reader = stream.try_clone_box().map_err(unavailable)?;
+    let dest = PathBuf::from(host.display());
+    let request = format!(
+        "GET /version HTTP/1.1\r\nHost: docker\r\nUser-Agent: zeroimage/{}\r\nConnection: close\r\n\r\n",
+        crate::VERSION
+    );
+    stream.write_all(request.as_bytes()).map_err(|e| Error::io("ask the platform of", &dest, e))?;
+    let (status, body) = read_response(reader, &dest)?;
+    let version: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match (status, version["Os"].as_str(), version["Arch"].as_str()) {
+        (200, Some(os), Some(arch)) => crate::Platform::new(os, arch, None),
+        _ => Err(Error::io(
+            "ask the platform of",
+            &dest,
+            io::Error::new(io::ErrorKind::InvalidData, format!("GET /version answered {status}")),
+        )),
+    }
+}
+
 /// Docker answers 200 with a stream of JSON messages even when the load failed; an
 /// `error` in any message is a failure.
 fn check_load_response(host: &str, status: u16, body: &[u8]) -> Result<()> {

@@ -16,21 +16,7 @@ pub(super) fn write(dir: &Path, tag: Option<&str>, image: &Image, ctx: &WriteCon
 
     // Read the existing index first: a corrupt one is an error before anything is written.
     let index_path = dir.join("index.json");
-    let mut index = match fs::read(&index_path) {
-        Ok(bytes) => {
-            serde_json::from_slice::<Value>(&bytes).ok().filter(|v| v["manifests"].is_array()).ok_or_else(|| {
-                Error::InvalidTransport {
-                    what: "output",
-                    input: format!("oci:{}", dir.display()),
-                    reason: "its index.json is not an OCI image index; choose an empty or new directory".into(),
-                }
-            })?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": []})
-        }
-        Err(e) => return Err(Error::io("read", &index_path, e)),
-    };
+    let mut index = read_index(dir, &index_path)?;
 
     let total = image.size();
     let mut done = 0u64;
@@ -72,6 +58,26 @@ pub(super) fn write(dir: &Path, tag: Option<&str>, image: &Image, ctx: &WriteCon
     Ok(())
 }
 
-fn blob_present(path: &Path, size: u64) -> bool {
+/// The layout's `index.json`, or an empty index when there is none yet; one that is not an
+/// OCI image index is an error.
+pub(super) fn read_index(dir: &Path, index_path: &Path) -> Result<Value> {
+    match fs::read(index_path) {
+        Ok(bytes) => {
+            serde_json::from_slice::<Value>(&bytes).ok().filter(|v| v["manifests"].is_array()).ok_or_else(|| {
+                Error::InvalidTransport {
+                    what: "output",
+                    input: format!("oci:{}", dir.display()),
+                    reason: "its index.json is not an OCI image index; choose an empty or new directory".into(),
+                }
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": []}))
+        }
+        Err(e) => Err(Error::io("read", index_path, e)),
+    }
+}
+
+pub(super) fn blob_present(path: &Path, size: u64) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == size)
 }

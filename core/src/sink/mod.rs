@@ -3,6 +3,7 @@
 mod archive;
 mod copy;
 mod daemon;
+mod index;
 mod layout;
 mod registry;
 
@@ -194,6 +195,14 @@ pub struct WriteOptions {
     pub progress: Option<ProgressFn>,
     /// How to reach registries (pushes).
     pub registry: crate::registry::RegistryOptions,
+    /// For an [`ImageIndex`](crate::ImageIndex) pushed to a registry: also tag each platform's
+    /// image alone, as `TAG-amd64`, `TAG-arm64`, `TAG-armv7`… (`--platform-tags`; AWS Lambda
+    /// takes no index).
+    pub platform_tags: bool,
+    /// For an [`ImageIndex`](crate::ImageIndex) written to an archive: the platform whose image
+    /// `manifest.json` names for Docker 20.10's `docker load` (`--docker-platform`); default
+    /// linux/amd64 when the index has it, else its first image.
+    pub docker_platform: Option<crate::Platform>,
 }
 
 impl fmt::Debug for WriteOptions {
@@ -203,6 +212,8 @@ impl fmt::Debug for WriteOptions {
             .field("mtime", &self.mtime)
             .field("cancel", &self.cancel)
             .field("registry", &self.registry)
+            .field("platform_tags", &self.platform_tags)
+            .field("docker_platform", &self.docker_platform)
             .finish_non_exhaustive()
     }
 }
@@ -233,6 +244,62 @@ pub(crate) fn write_image(sinks: &[Sink], image: &Image, options: &WriteOptions)
     };
     write_all(sinks, image, &ctx)?;
     Ok(sinks.iter().map(|s| Written { output: s.to_string(), digest: image.manifest_digest.clone() }).collect())
+}
+
+/// Write `index` to `sinks` (see [`ImageIndex::write`](crate::ImageIndex::write)).
+pub(crate) fn write_index(sinks: &[Sink], index: &crate::ImageIndex, options: &WriteOptions) -> Result<Vec<Written>> {
+    if sinks.is_empty() {
+        return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
+    }
+    let docker = index::docker_image(index, options.docker_platform.as_ref())?;
+    for sink in sinks {
+        sink.preflight()?;
+    }
+    let ctx = WriteContext {
+        tags: &options.tags,
+        mtime: options.mtime,
+        cancel: &options.cancel,
+        progress: options.progress.as_ref(),
+        registry: &options.registry,
+    };
+    let mut pushed: Vec<(String, String)> = Vec::new();
+    let mut written = Vec::new();
+    for (i, sink) in sinks.iter().enumerate() {
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let mut digest = index.manifest_digest.clone();
+        match sink {
+            Sink::OciArchive { path } => index::write_archive(path, index, docker, &ctx)?,
+            Sink::OciLayout { dir, tag } => index::write_layout(dir, tag.as_deref(), index, &ctx)?,
+            Sink::DockerDaemon { reference } => {
+                let platform = daemon::platform()?;
+                let image = index.image(&platform).ok_or_else(|| Error::InvalidOption {
+                    option: "output",
+                    value: sink.to_string(),
+                    reason: format!("the Docker engine runs {platform}; the index has {}", index::platforms(index)),
+                })?;
+                daemon::write(reference, image, &ctx)?;
+                digest = image.manifest_digest.clone();
+            }
+            Sink::Registry { reference } => {
+                let same =
+                    |r: &Reference| r.registry() == reference.registry() && r.repository() == reference.repository();
+                if !pushed.iter().any(|(reg, repo)| reg == reference.registry() && repo == reference.repository()) {
+                    let group: Vec<&Reference> = sinks[i..]
+                        .iter()
+                        .filter_map(|s| match s {
+                            Sink::Registry { reference } if same(reference) => Some(reference),
+                            _ => None,
+                        })
+                        .collect();
+                    registry::push_index(&group, index, &ctx, &mut pushed, options.platform_tags)?;
+                }
+            }
+        }
+        written.push(Written { output: sink.to_string(), digest });
+    }
+    Ok(written)
 }
 
 /// The one place temporary files of a build go: beside the first archive or layout output

@@ -106,6 +106,53 @@ pub(crate) fn push(
     Ok(())
 }
 
+/// Push every image of `index` by digest, then the index by digest and under each tag of
+/// `references` (one repository); with `platform_tags`, each image also under `TAG-<arch>`.
+pub(crate) fn push_index(
+    references: &[&Reference],
+    index: &crate::ImageIndex,
+    ctx: &WriteContext<'_>,
+    pushed: &mut Vec<(String, String)>,
+    platform_tags: bool,
+) -> Result<()> {
+    let target = references[0];
+    for reference in references {
+        if let Some(digest) = reference.digest() {
+            if digest != index.manifest_digest {
+                return Err(Error::InvalidOption {
+                    option: "push",
+                    value: reference.to_string(),
+                    reason: format!("the index's digest is {}", index.manifest_digest),
+                });
+            }
+        }
+    }
+    for image in &index.images {
+        push(&[&target.with_digest(&image.manifest_digest)], image, ctx, pushed)?;
+    }
+    let client = Client::new(target.registry(), ctx.registry)?;
+    let repository = target.repository();
+    let media_type = index.format.index_media_type();
+    let mut names = vec![index.manifest_digest.clone()];
+    names.extend(references.iter().filter_map(|r| r.tag().map(str::to_string)));
+    for name in &names {
+        retrying(&client, "put the index", || client.put_manifest(repository, name, media_type, &index.manifest))?;
+    }
+    if platform_tags {
+        for tag in references.iter().filter_map(|r| r.tag()) {
+            for image in &index.images {
+                let name = format!("{tag}-{}", super::index::platform_suffix(&image.platform));
+                client.log(&format!("{}/{repository}:{name}: {}", target.registry(), image.platform));
+                let media_type = image.format.manifest_media_type();
+                retrying(&client, "put the manifest", || {
+                    client.put_manifest(repository, &name, media_type, &image.manifest)
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A blob to push and how to read it from the start.
 struct Blob<'a> {
     digest: &'a str,

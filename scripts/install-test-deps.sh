@@ -14,6 +14,8 @@
 #   openssl ca-certificates curl       its throw-away TLS CA; HTTP checks against it
 #   gcc libc6-dev binutils             the static test program (gcc -static), readelf
 #   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   the same program for arm64
+#   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross the same program for arm/v7 (multi-platform tests)
+#   qemu-user-static binfmt-support    run arm64/arm programs and containers (tests/src/program.rs ensure_qemu)
 #   jq pigz tar gzip                   shell-side helpers and the benchmark's baseline
 #   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
 set -eu
@@ -26,6 +28,8 @@ docker-registry apache2-utils
 openssl ca-certificates curl
 gcc libc6-dev binutils
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+qemu-user-static binfmt-support
 jq pigz tar gzip
 zstd time
 "

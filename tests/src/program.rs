@@ -13,6 +13,7 @@
 //! | `--tz`        | `tz=<zone name> offset=<+hhmm>` of the local time now    |
 //! | `--cwd`       | `cwd=<working directory>`                                |
 //! | `--argv0`     | `argv0=<argv[0]>`                                        |
+//! | `--uname`     | `machine=<uname -m>` (`aarch64` under QEMU for arm64)    |
 //! | `--exit N`    | nothing; exits with status N at once                     |
 //! | anything else | `arg=<argument>`                                         |
 //!
@@ -40,6 +41,9 @@ pub enum HelloBuild {
     Dynamic,
     /// `aarch64-linux-gnu-gcc -static -O2` (Debian package `gcc-aarch64-linux-gnu`).
     StaticArm64,
+    /// `arm-linux-gnueabihf-gcc -static -O2` (Debian package `gcc-arm-linux-gnueabihf`): an
+    /// ARMv7 hard-float program (`Tag_CPU_arch: v7`).
+    StaticArmhf,
 }
 
 impl HelloBuild {
@@ -47,6 +51,7 @@ impl HelloBuild {
         match self {
             HelloBuild::Static | HelloBuild::Dynamic => "gcc",
             HelloBuild::StaticArm64 => "aarch64-linux-gnu-gcc",
+            HelloBuild::StaticArmhf => "arm-linux-gnueabihf-gcc",
         }
     }
 
@@ -85,6 +90,31 @@ pub fn dynamic_hello(dir: &Path) -> PathBuf {
 /// `DIR/hello-arm64`, built static for aarch64 (does not run on the x86_64 host).
 pub fn static_hello_arm64(dir: &Path) -> PathBuf {
     build_hello(&dir.join("hello-arm64"), HelloBuild::StaticArm64)
+}
+
+/// `DIR/hello-armhf`, static, for linux/arm/v7.
+pub fn static_hello_armhf(dir: &Path) -> PathBuf {
+    build_hello(&dir.join("hello-armhf"), HelloBuild::StaticArmhf)
+}
+
+/// Make sure the kernel runs arm64 and arm programs through QEMU user emulation
+/// (binfmt_misc, with the F flag so that containers can use it too): mount binfmt_misc when
+/// a fresh machine has not, and enable Debian's `qemu-user-static` registrations. Once per
+/// process; panics with advice when it cannot.
+pub fn ensure_qemu() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        require_tool("update-binfmts");
+        let binfmt = Path::new("/proc/sys/fs/binfmt_misc");
+        if !binfmt.join("register").exists() {
+            exec_ok(Command::new("mount").args(["-t", "binfmt_misc", "binfmt_misc"]).arg(binfmt));
+        }
+        for name in ["qemu-aarch64", "qemu-arm"] {
+            if !binfmt.join(name).exists() {
+                exec_ok(Command::new("update-binfmts").args(["--enable", name]));
+            }
+        }
+    });
 }
 
 /// Architectures [`tiny_elf`] can write a header for.

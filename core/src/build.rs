@@ -10,7 +10,7 @@ use crate::layer::{write_layer, Compression, Owner};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::RegistryOptions;
-use crate::sink::{Sink, WriteContext};
+use crate::sink::{Input, Sink, WriteContext};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
@@ -174,6 +174,10 @@ pub fn build_image(
     let epoch = source_date_epoch(options)?;
     let path_in_image = path_in_image(entrypoint, options.path.as_deref())?;
     check_options(options)?;
+    let mut inputs = vec![Input { what: "the program", path: entrypoint }];
+    inputs.extend(base.local_path().map(|path| Input { what: "the base", path }));
+    crate::sink::check_outputs(sinks, &inputs)?;
+    let registry = options.registry.cancelled_by(&options.cancel);
 
     // The program: a regular, readable ELF executable for the platform.
     let meta = fs::metadata(entrypoint).map_err(|e| match e.kind() {
@@ -222,9 +226,9 @@ pub fn build_image(
         }
     };
 
-    let mut resolved = base.resolve(&platform, &options.registry)?;
+    let mut resolved = base.resolve(&platform, &registry)?;
     if let Some(interpreter) = &info.interpreter {
-        if !options.allow_dynamic && !resolved.has_file(interpreter, &sinks[0].scratch_dir())? {
+        if !options.allow_dynamic && !resolved.has_file(interpreter, &sinks[0].scratch_dir(), &options.cancel)? {
             return Err(Error::DynamicProgram {
                 path: entrypoint.to_path_buf(),
                 interpreter: interpreter.clone(),
@@ -302,7 +306,7 @@ pub fn build_image(
         mtime: epoch,
         cancel: &options.cancel,
         progress: options.progress.as_ref(),
-        registry: &options.registry,
+        registry: &registry,
     };
     crate::sink::write_all(sinks, &image, &ctx)?;
     Ok(BuildResult::new(&image, platform, sinks, &tags))

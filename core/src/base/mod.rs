@@ -12,6 +12,7 @@ mod write;
 pub use builtin::{Builtin, BuiltinItem};
 pub use write::{write_base, BaseOptions};
 
+use crate::cancel::CancelToken;
 use crate::config::scratch_config;
 use crate::error::{Error, Result};
 use crate::image::Format;
@@ -178,8 +179,20 @@ pub(crate) struct ResolvedBase {
 impl ResolvedBase {
     /// Whether the base's filesystem has a file at `path` (absolute). Registry layers are
     /// downloaded once, into temporary files in `scratch`, and read from there afterwards.
-    pub(crate) fn has_file(&mut self, path: &str, scratch: &std::path::Path) -> Result<bool> {
-        tree::has_file(&mut self.layers, path, scratch)
+    pub(crate) fn has_file(&mut self, path: &str, scratch: &std::path::Path, cancel: &CancelToken) -> Result<bool> {
+        tree::has_file(&mut self.layers, path, scratch, cancel)
+    }
+}
+
+impl Base {
+    /// The local file or directory this base is read from, if any: an input that no output
+    /// of the build may overwrite.
+    pub(crate) fn local_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Base::OciArchive { path, .. } | Base::DockerArchive { path, .. } => Some(path),
+            Base::OciLayout { dir, .. } => Some(dir),
+            Base::Scratch | Base::Registry(_) | Base::Builtin(_) => None,
+        }
     }
 }
 
@@ -230,13 +243,14 @@ mod tests {
         let registry = RegistryOptions::default();
         let mut resolved = Base::Builtin(Builtin::Static).resolve(&platform, &registry).unwrap();
         let scratch = std::env::temp_dir();
-        assert!(resolved.has_file("/etc/passwd", &scratch).unwrap());
-        assert!(resolved.has_file("/usr/share/zoneinfo/UTC", &scratch).unwrap(), "a symlink to a file");
-        assert!(!resolved.has_file("/tmp", &scratch).unwrap(), "a directory");
-        assert!(!resolved.has_file("/lib64/ld-linux-x86-64.so.2", &scratch).unwrap());
-        assert!(!resolved.has_file("/lib/ld-musl-x86_64.so.1", &scratch).unwrap());
+        let cancel = CancelToken::new();
+        assert!(resolved.has_file("/etc/passwd", &scratch, &cancel).unwrap());
+        assert!(resolved.has_file("/usr/share/zoneinfo/UTC", &scratch, &cancel).unwrap(), "a symlink to a file");
+        assert!(!resolved.has_file("/tmp", &scratch, &cancel).unwrap(), "a directory");
+        assert!(!resolved.has_file("/lib64/ld-linux-x86-64.so.2", &scratch, &cancel).unwrap());
+        assert!(!resolved.has_file("/lib/ld-musl-x86_64.so.1", &scratch, &cancel).unwrap());
         let mut empty = Base::Scratch.resolve(&platform, &registry).unwrap();
-        assert!(!empty.has_file("/etc/passwd", &scratch).unwrap());
+        assert!(!empty.has_file("/etc/passwd", &scratch, &cancel).unwrap());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::image::{Format, Image};
 use crate::platform::Platform;
 use crate::reference::Reference;
-use crate::sink::{Sink, WriteContext};
+use crate::sink::{Input, Sink, WriteContext};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -61,10 +61,12 @@ pub fn write_base(
         Some(p) => p.clone(),
         None => host_platform()?,
     };
+    let inputs: Vec<Input<'_>> = base.local_path().map(|path| Input { what: "the base", path }).into_iter().collect();
+    crate::sink::check_outputs(sinks, &inputs)?;
     for sink in sinks {
         sink.preflight()?;
     }
-    let registry = crate::registry::RegistryOptions::default();
+    let registry = crate::registry::RegistryOptions { cancel: options.cancel.clone(), ..Default::default() };
     let resolved = base.resolve(&platform, &registry)?;
     let format = options.format.unwrap_or(resolved.format);
     let layers = resolved.layers.into_iter().map(|l| l.for_format(format)).collect();

@@ -113,6 +113,13 @@ impl Sink {
                             .into(),
                     });
                 }
+                if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                    return Err(Error::InvalidTransport {
+                        what: "output",
+                        input: self.to_string(),
+                        reason: NOT_A_REGULAR_FILE.into(),
+                    });
+                }
                 let dir = parent_dir(path);
                 if !dir.is_dir() {
                     return Err(Error::io("write into", &dir, std::io::ErrorKind::NotFound.into()));
@@ -149,10 +156,33 @@ impl Sink {
     }
 }
 
-/// Write `image` to every sink, in order; pushes to one repository go together (blobs
-/// once, then the manifest by digest, then every tag), and later repositories of the same
-/// registry mount blobs from earlier ones.
+/// Write `image` to every sink, all or nothing as far as the outputs allow:
+///
+/// 1. archives and layouts are written completely, checked and flushed to disk, but not yet
+///    in place (an archive under a temporary name; a layout's new blobs are written, locked
+///    against other builds, and its `index.json` is not yet replaced);
+/// 2. then every push and Docker load, in order; pushes to one repository go together (blobs
+///    once, then the manifest by digest, then every tag), and later repositories of the same
+///    registry mount blobs from earlier ones;
+/// 3. only then are archives renamed into place and `index.json` files replaced.
+///
+/// When any step fails (or the build is cancelled) before step 3, no local output changes: a
+/// temporary archive disappears, and a layout loses the blobs and directories this build
+/// added. Pushes and loads that completed before a later one failed stay done.
 pub(crate) fn write_all(sinks: &[Sink], image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+    let mut staged = Vec::new();
+    for sink in sinks {
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        match sink {
+            Sink::OciArchive { path } => staged.push(Staged::Archive(archive::stage(path, image, ctx)?)),
+            Sink::OciLayout { dir, tag } => {
+                staged.push(Staged::Layout(layout::stage(dir, tag.as_deref(), image, ctx)?))
+            }
+            Sink::DockerDaemon { .. } | Sink::Registry { .. } => {}
+        }
+    }
     let mut pushed: Vec<(String, String)> = Vec::new();
     for (i, sink) in sinks.iter().enumerate() {
         if ctx.cancel.is_cancelled() {
@@ -174,11 +204,115 @@ pub(crate) fn write_all(sinks: &[Sink], image: &Image, ctx: &WriteContext<'_>) -
                     .collect();
                 registry::push(&group, image, ctx, &mut pushed)?;
             }
-            other => other.write(image, ctx)?,
+            Sink::DockerDaemon { .. } => sink.write(image, ctx)?,
+            Sink::OciArchive { .. } | Sink::OciLayout { .. } => {}
         }
+    }
+    // Every remote output is done: a late Ctrl-C no longer undoes the local ones.
+    staged.into_iter().try_for_each(Staged::commit)
+}
+
+/// A local output written but not yet in place.
+enum Staged {
+    Archive(AtomicFile),
+    Layout(layout::Staged),
+}
+
+impl Staged {
+    fn commit(self) -> Result<()> {
+        match self {
+            Staged::Archive(file) => file.persist(),
+            Staged::Layout(layout) => layout.commit(),
+        }
+    }
+}
+
+/// A file or directory a build reads, that no output may overwrite.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Input<'a> {
+    /// What it is, as errors name it: "the program", "the base".
+    pub what: &'static str,
+    pub path: &'a Path,
+}
+
+/// Refuse, before any work, outputs that would overwrite one of the build's `inputs` (the
+/// program, a base archive or layout) or each other: an archive written over the program, a
+/// layout written into the base's layout, two outputs naming one file.
+pub(crate) fn check_outputs(sinks: &[Sink], inputs: &[Input<'_>]) -> Result<()> {
+    let mut seen: Vec<(&Sink, Written)> = Vec::new();
+    for sink in sinks {
+        let written = match sink {
+            // The archive replaces the directory entry (a link there is replaced, not followed).
+            Sink::OciArchive { path } => Written::File(entry_path(path)),
+            Sink::OciLayout { dir, .. } => Written::Layout(real_path(dir)),
+            Sink::DockerDaemon { .. } | Sink::Registry { .. } => continue,
+        };
+        for input in inputs {
+            let read = real_path(input.path);
+            let read = if read.is_dir() { Written::Layout(read) } else { Written::File(read) };
+            if written.overlaps(&read) {
+                return Err(Error::InvalidOption {
+                    option: "output",
+                    value: sink.to_string(),
+                    reason: format!(
+                        "it would overwrite {} ({}), an input of this build; name another --output",
+                        input.what,
+                        input.path.display()
+                    ),
+                });
+            }
+        }
+        if let Some((other, _)) = seen.iter().find(|(_, w)| w.overlaps(&written)) {
+            return Err(Error::InvalidOption {
+                option: "output",
+                value: sink.to_string(),
+                reason: format!("it overlaps the output {other}; name each output once"),
+            });
+        }
+        seen.push((sink, written));
     }
     Ok(())
 }
+
+/// Where an output writes (or an input is read from), as absolute paths.
+enum Written {
+    File(PathBuf),
+    Layout(PathBuf),
+}
+
+impl Written {
+    fn overlaps(&self, other: &Written) -> bool {
+        match (self, other) {
+            (Written::File(a), Written::File(b)) => a == b,
+            (Written::File(file), Written::Layout(dir)) | (Written::Layout(dir), Written::File(file)) => {
+                file == dir
+                    || file.starts_with(dir.join("blobs"))
+                    || file == &dir.join("index.json")
+                    || file == &dir.join("oci-layout")
+            }
+            (Written::Layout(a), Written::Layout(b)) => a.starts_with(b) || b.starts_with(a),
+        }
+    }
+}
+
+/// `path` with every link resolved, as far as it exists.
+fn real_path(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| entry_path(path))
+}
+
+/// `path` with its directory's links resolved, its last part as written.
+fn entry_path(path: &Path) -> PathBuf {
+    let dir = fs::canonicalize(parent_dir(path)).unwrap_or_else(|_| parent_dir(path));
+    match path.file_name() {
+        Some(name) => dir.join(name),
+        None => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    }
+}
+
+/// Why an archive is not written over a device, pipe or socket.
+const NOT_A_REGULAR_FILE: &str = "it exists and is not a regular file (a device, pipe or socket); archives are \
+    written to a temporary file and renamed into place, which would replace it: name a regular file, or write \
+    the archive to a file and copy it from there";
 
 /// What every sink gets besides the image.
 pub(crate) struct WriteContext<'a> {
@@ -287,6 +421,10 @@ pub(crate) struct AtomicFile {
 
 impl AtomicFile {
     pub(crate) fn create(dest: &Path) -> Result<AtomicFile> {
+        if fs::metadata(dest).is_ok_and(|m| !m.is_file()) {
+            let refused = std::io::Error::new(std::io::ErrorKind::InvalidInput, NOT_A_REGULAR_FILE);
+            return Err(Error::io("replace", dest, refused));
+        }
         let dir = parent_dir(dest);
         let name = dest.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
         let temp = tempfile::Builder::new()
@@ -316,6 +454,13 @@ impl AtomicFile {
     /// on another thread) succeeds; otherwise the file disappears and `check`'s error is
     /// returned.
     pub(crate) fn commit_after(mut self, check: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.sync_after(check)?;
+        self.persist()
+    }
+
+    /// Flush the file to disk while `check` runs; [`persist`](Self::persist) then puts it in
+    /// place. An error from either leaves the file to disappear when dropped.
+    pub(crate) fn sync_after(&mut self, check: impl FnOnce() -> Result<()>) -> Result<()> {
         self.prepare()?;
         let file = self.temp.as_file();
         let (checked, synced) = std::thread::scope(|scope| {
@@ -324,8 +469,7 @@ impl AtomicFile {
             (checked, sync.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         checked?;
-        synced.map_err(|e| Error::io("sync", self.temp.path(), e))?;
-        self.persist()
+        synced.map_err(|e| Error::io("sync", self.temp.path(), e))
     }
 
     /// Flush what is buffered and make the file world-readable like any new file.
@@ -336,7 +480,7 @@ impl AtomicFile {
     }
 
     /// Rename into place (the file is on disk).
-    fn persist(self) -> Result<()> {
+    pub(crate) fn persist(self) -> Result<()> {
         self.temp.persist(&self.dest).map_err(|e| Error::io("rename a temporary file to", &self.dest, e.error))?;
         Ok(())
     }

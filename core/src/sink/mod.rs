@@ -266,7 +266,7 @@ pub(crate) fn check_outputs(sinks: &[Sink], inputs: &[Input<'_>]) -> Result<()> 
             return Err(Error::InvalidOption {
                 option: "output",
                 value: sink.to_string(),
-                reason: format!("it overlaps the output {other}; name each output once"),
+                reason: format!("it is, contains or lies inside the output {other}; give each output its own path"),
             });
         }
         seen.push((sink, written));
@@ -545,6 +545,43 @@ mod tests {
     #[test]
     fn default_output_is_named_after_the_program() {
         assert_eq!(Sink::default_for(Path::new("./dist/hello")), Sink::OciArchive { path: "hello.tar".into() });
+    }
+
+    #[test]
+    fn outputs_may_not_overwrite_inputs_or_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let program = d.join("hello");
+        fs::write(&program, b"x").unwrap();
+        let base = d.join("base");
+        fs::create_dir_all(base.join("blobs/sha256")).unwrap();
+        let inputs = [Input { what: "the program", path: &program }, Input { what: "the base", path: &base }];
+        let sink = |s: String| s.parse::<Sink>().unwrap();
+        let p = |path: &Path| path.display().to_string();
+        let refused = [
+            vec![sink(p(&program))],
+            vec![sink(format!("oci-archive:{}", p(&d.join("sub/../hello"))))],
+            vec![sink(format!("oci:{}:x", p(&base)))],
+            vec![sink(format!("oci:{}", p(&base.join("inner"))))],
+            vec![sink(p(&base.join("index.json")))],
+            vec![sink(p(&base.join("blobs/sha256/abc")))],
+            vec![sink(format!("oci:{}", p(d)))],
+            vec![sink(p(&d.join("a.tar"))), sink(format!("oci-archive:{}", p(&d.join("a.tar"))))],
+            vec![sink(format!("oci:{}:a", p(&d.join("l")))), sink(format!("oci:{}:b", p(&d.join("l"))))],
+        ];
+        fs::create_dir(d.join("sub")).unwrap();
+        for sinks in refused {
+            let err = check_outputs(&sinks, &inputs).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{sinks:?}");
+            assert!(err.to_string().starts_with("invalid output"), "{err}");
+        }
+        let fine = [
+            sink(p(&d.join("hello.tar"))),
+            sink(format!("oci:{}", p(&d.join("layout")))),
+            sink(p(&base.join("beside-the-blobs.tar"))),
+            sink("docker://reg.io/a:1".into()),
+        ];
+        check_outputs(&fine, &inputs).unwrap();
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -46,8 +46,7 @@ impl Run {
 
     /// Send `signal` (`INT`, `TERM`, `HUP`) to this process only.
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success(), "kill -{signal} failed");
+        zeroimage_tests::process::signal(self.child.id(), signal);
     }
 
     /// Whether the process is still running.

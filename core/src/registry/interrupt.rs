@@ -105,3 +105,109 @@ impl<T: Transport> Transport for Interruptible<T> {
         self.inner.is_tls()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Client, RegistryOptions};
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    /// A registry on loopback that answers `/v2/`, starts a blob body and never finishes it,
+    /// and never answers a manifest request: every connection stays open for 30 s.
+    fn stalling_registry() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || serve(stream));
+            }
+        });
+        addr
+    }
+
+    fn serve(mut stream: TcpStream) {
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first).is_err() || first[0] == 0x16 {
+            return; // a TLS ClientHello: no TLS here, the client falls back to plain HTTP
+        }
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line.trim().is_empty() => break,
+                    Ok(_) => head.push_str(&line),
+                }
+            }
+            if head.starts_with("GET /v2/ ") {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            } else if head.contains("/blobs/") {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            } else {
+                std::thread::sleep(Duration::from_secs(30));
+                return;
+            }
+        }
+    }
+
+    fn client(addr: &str, cancel: &CancelToken, timeout: Duration) -> std::sync::Arc<Client> {
+        let options = RegistryOptions {
+            cancel: cancel.clone(),
+            timeout: Some(timeout),
+            skip_keychain: true,
+            ..Default::default()
+        };
+        Client::new(addr, &options).unwrap()
+    }
+
+    fn cancel_after(cancel: &CancelToken, after: Duration) {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            cancel.cancel();
+        });
+    }
+
+    #[test]
+    fn cancelling_ends_a_wait_for_an_answer_long_before_the_timeout() {
+        let addr = stalling_registry();
+        let cancel = CancelToken::new();
+        let client = client(&addr, &cancel, Duration::from_secs(30));
+        cancel_after(&cancel, Duration::from_millis(300));
+        let started = Instant::now();
+        let err = client.get_manifest("team/app", "1").unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn cancelling_ends_a_body_read_that_waits_for_bytes() {
+        let addr = stalling_registry();
+        let cancel = CancelToken::new();
+        let client = client(&addr, &cancel, Duration::from_secs(30));
+        let mut body = client.get_blob("team/app", &format!("sha256:{}", "a".repeat(64))).unwrap();
+        cancel_after(&cancel, Duration::from_millis(300));
+        let started = Instant::now();
+        let err = std::io::copy(&mut body, &mut std::io::sink()).unwrap_err();
+        let inner = err.get_ref().and_then(|e| e.downcast_ref::<Error>());
+        assert!(matches!(inner, Some(Error::Cancelled)), "{err:?}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn without_cancelling_the_timeout_still_applies() {
+        let addr = stalling_registry();
+        let client = client(&addr, &CancelToken::new(), Duration::from_millis(1500));
+        let started = Instant::now();
+        let err = client.get_manifest("team/app", "1").unwrap_err();
+        assert!(matches!(err, Error::Network { .. }), "{err:?}");
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(1400) && waited < Duration::from_secs(10), "{waited:?}");
+    }
+}

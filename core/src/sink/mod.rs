@@ -230,9 +230,8 @@ impl Staged {
 }
 
 /// Why an archive is not written over a device, pipe or socket.
-const NOT_A_REGULAR_FILE: &str = "it exists and is not a regular file (a device, pipe or socket); archives are \
-    written to a temporary file and renamed into place, which would replace it: name a regular file, or write \
-    the archive to a file and copy it from there";
+const NOT_A_REGULAR_FILE: &str = "it is a device, pipe or socket, not a regular file, and renaming the finished \
+    archive into place would replace it; name a regular file, then copy or pipe the archive from there";
 
 /// What every sink gets besides the image.
 pub(crate) struct WriteContext<'a> {

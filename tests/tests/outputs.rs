@@ -202,24 +202,29 @@ fn a_failed_push_changes_no_local_output() {
     assert_eq!(zeroimage_tests::sha256_digest(&inspected.stdout), digest);
 }
 
+/// A base layout (tag `latest`) whose layer blob was changed after its digest was taken,
+/// keeping its size: found out only when the layer is copied and checked.
+fn tampered_base(dir: &Path) -> PathBuf {
+    let (_, base) = handmade_base(dir);
+    let index: Value = serde_json::from_slice(&fs::read(base.join("index.json")).unwrap()).unwrap();
+    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(base.join("blobs/sha256").join(manifest_digest)).unwrap()).unwrap();
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let layer = base.join("blobs/sha256").join(layer_digest);
+    let mut bytes = fs::read(&layer).unwrap();
+    let last = bytes.len() - 9; // inside the gzip trailer's CRC: the size stays, the digest changes
+    bytes[last] ^= 0xff;
+    fs::write(&layer, bytes).unwrap();
+    base
+}
+
 #[test]
 fn a_failed_layout_write_leaves_the_directory_as_it_was() {
     let dir = scratch_dir();
     let d = dir.path();
     static_hello(d);
-    // A base whose layer blob was changed after its digest was taken (same size).
-    let (_, base) = handmade_base(d);
-    let index: Value = serde_json::from_slice(&fs::read(base.join("index.json")).unwrap()).unwrap();
-    let manifest_digest = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
-    let manifest: Value =
-        serde_json::from_slice(&fs::read(base.join("blobs/sha256").join(manifest_digest)).unwrap()).unwrap();
-    let layer =
-        base.join("blobs/sha256").join(manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:"));
-    let mut bytes = fs::read(&layer).unwrap();
-    let last = bytes.len() - 9; // inside the gzip trailer's CRC: the size stays, the digest changes
-    bytes[last] ^= 0xff;
-    fs::write(&layer, bytes).unwrap();
-    let from = format!("oci:{}:latest", s(&base));
+    let from = format!("oci:{}:latest", s(&tampered_base(d)));
 
     // An existing layout with an image in it, and a directory that does not exist yet.
     exec_ok(zeroimage_in(d).args(["build", "hello", "-o", "oci:layout:v1"]));
@@ -236,34 +241,66 @@ fn a_failed_layout_write_leaves_the_directory_as_it_was() {
     assert_no_temporary_files(d);
 }
 
+/// Start `zeroimage build hello ARGS…` in `dir` without waiting.
+fn start_build(dir: &Path, epoch: usize, args: &[&str]) -> std::process::Child {
+    let mut cmd = zeroimage_in(dir);
+    // Different timestamps: different config blobs, one image per tag.
+    cmd.env("SOURCE_DATE_EPOCH", (1000 + epoch).to_string())
+        .args(["build", "hello", "-q"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    spawn(&mut cmd)
+}
+
 #[test]
 fn concurrent_builds_into_one_layout_keep_every_tag() {
     let dir = scratch_dir();
     let d = dir.path();
     static_hello(d);
+    let tags: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
     for round in 0..4 {
         let layout = d.join(format!("layout-{round}"));
-        let tags: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
-        let mut children: Vec<_> = tags
+        let children: Vec<_> = tags
             .iter()
             .enumerate()
-            .map(|(i, tag)| {
-                let mut cmd = zeroimage_in(d);
-                // Different timestamps: different config blobs, one image per tag.
-                cmd.env("SOURCE_DATE_EPOCH", (1000 + i).to_string())
-                    .args(["build", "hello", "-q", "-o", &format!("oci:{}:{tag}", s(&layout))])
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped());
-                spawn(&mut cmd)
-            })
+            .map(|(i, tag)| start_build(d, i, &["-o", &format!("oci:{}:{tag}", s(&layout))]))
             .collect();
-        for child in children.drain(..) {
+        for child in children {
             let out = child.wait_with_output().unwrap();
             assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
         }
         assert_eq!(ref_names(&layout), tags, "round {round}: tags lost");
         // Every tag names a complete image that skopeo reads.
         for tag in ["t0", "t5"] {
+            exec_ok(skopeo().args(["inspect", "--config"]).arg(format!("oci:{}:{tag}", s(&layout))));
+        }
+        assert_no_temporary_files(&layout);
+    }
+
+    // Into a new directory, with every other build failing (and removing what it added,
+    // the directory too when it made it) while the others wait for the lock.
+    let from = format!("oci:{}:latest", s(&tampered_base(d)));
+    for round in 0..3 {
+        let layout = d.join(format!("mixed-{round}"));
+        let children: Vec<_> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, tag)| {
+                let output = format!("oci:{}:{tag}", s(&layout));
+                if i % 2 == 0 {
+                    (true, start_build(d, i, &["-o", &output]))
+                } else {
+                    (false, start_build(d, i, &["--from", &from, "-o", &output]))
+                }
+            })
+            .collect();
+        for (good, child) in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.success(), good, "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        assert_eq!(ref_names(&layout), ["t0", "t2", "t4"], "mixed round {round}");
+        for tag in ["t0", "t2", "t4"] {
             exec_ok(skopeo().args(["inspect", "--config"]).arg(format!("oci:{}:{tag}", s(&layout))));
         }
         assert_no_temporary_files(&layout);

@@ -263,3 +263,48 @@ fn a_second_ctrl_c_exits_at_once_while_an_upload_is_blocked() {
     assert_eq!(status.code(), Some(130), "{status}\n{}", run.stderr());
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn ctrl_c_stops_a_load_into_an_engine_that_takes_the_upload_slowly() {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = scratch_dir();
+    // A Docker engine that takes the upload slowly (64 KiB every 10 ms) and, like a real one,
+    // answers only once the upload ended.
+    let socket = dir.path().join("engine.sock");
+    let listener = UnixListener::bind(&socket).unwrap();
+    let receiving = Arc::new(AtomicBool::new(false));
+    let flag = receiving.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    flag.store(true, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
+    });
+    let program = big_program(dir.path(), 32);
+    let host = format!("unix://{}", socket.display());
+    let mut run = Run::start_with(
+        dir.path(),
+        &["build", program.to_str().unwrap(), "--compression", "none", "-o", "docker-daemon:slow:1"],
+        &[("DOCKER_HOST", &host)],
+    );
+    wait_until("the upload", || receiving.load(Ordering::SeqCst) || !run.running());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(run.running(), "{}", run.stderr());
+    run.signal("INT");
+    let status = run.wait(Duration::from_secs(5), "Ctrl-C during a load into the engine");
+    assert_eq!(status.code(), Some(130), "{status}\n{}", run.stderr());
+    assert!(temporary_files(&run.dir).is_empty(), "left behind: {:?}", temporary_files(&run.dir));
+}

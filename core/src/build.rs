@@ -13,7 +13,7 @@ use crate::program::{path_in_image, Program};
 use crate::progress::ProgressFn;
 use crate::reference::Reference;
 use crate::registry::RegistryOptions;
-use crate::sink::{temp_dir_for, Sink, WriteOptions, Written};
+use crate::sink::{temp_dir_for, Input, Sink, WriteOptions, Written};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -275,15 +275,21 @@ pub fn build_images(
         opened.push(program);
     }
     let added = crate::add::entries_of(&options.add, &path_in_image)?;
+    // No output may overwrite an input: a program, the base's archive or layout, an --add source.
+    let mut inputs: Vec<Input<'_>> = programs.iter().map(|p| Input { what: "the program", path: &p.path }).collect();
+    inputs.extend(base.local_path().map(|path| Input { what: "the base", path }));
+    inputs.extend(options.add.iter().map(|a| Input { what: "an --add source", path: &a.src }));
+    crate::sink::check_outputs(sinks, &inputs)?;
+    let registry = options.registry.cancelled_by(&options.cancel);
     let temp_dir = temp_dir_for(sinks);
 
     // Resolve the base for every platform and check each program can run on it, before any
     // layer is written.
     let mut builders = Vec::with_capacity(opened.len());
     for program in &opened {
-        let mut image = ImageBuilder::from_base(base, program.platform(), &options.registry)?;
+        let mut image = ImageBuilder::from_base(base, program.platform(), &registry)?;
         if let Some(interpreter) = program.interpreter() {
-            if !options.allow_dynamic && !image.has_file(interpreter, &temp_dir)? {
+            if !options.allow_dynamic && !image.has_file(interpreter, &temp_dir, &options.cancel)? {
                 return Err(Error::DynamicProgram {
                     path: program.path().to_path_buf(),
                     interpreter: interpreter.to_string(),
@@ -356,7 +362,7 @@ pub fn build_images(
         mtime: epoch,
         cancel: options.cancel.clone(),
         progress: options.progress.clone(),
-        registry: options.registry.clone(),
+        registry,
         platform_tags: options.platform_tags,
         docker_platform: options.docker_platform.clone(),
     };

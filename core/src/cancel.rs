@@ -1,7 +1,9 @@
 //! Cooperative cancellation: a flag the CLI (Ctrl-C) and the bindings (abort signals) set, and
 //! that every streaming loop checks between buffers.
 
+use crate::error::Error;
 use std::fmt;
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -23,6 +25,33 @@ impl CancelToken {
     /// Whether [`cancel`](Self::cancel) has been called.
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Two tokens are equal when they share one flag.
+impl PartialEq for CancelToken {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for CancelToken {}
+
+/// A reader that fails with [`Error::Cancelled`] (inside an I/O error) once `cancel` is set,
+/// for loops that read through a stream they do not own, e.g. a tar reader.
+pub(crate) struct CancellableReader<'c, R> {
+    pub(crate) inner: R,
+    pub(crate) cancel: &'c CancelToken,
+}
+
+impl<R: Read> Read for CancellableReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(io::Error::other(Error::Cancelled));
+        }
+        self.inner
+            .read(buf)
+            .map_err(|e| if self.cancel.is_cancelled() { io::Error::other(Error::Cancelled) } else { e })
     }
 }
 

@@ -169,9 +169,9 @@ impl ImageBuilder {
 
     /// Whether the image's filesystem so far has a regular file (or a symlink to one) at the
     /// absolute `path`. Registry layers are downloaded once, into temporary files in
-    /// `temp_dir`, and read from there afterwards.
-    pub fn has_file(&mut self, path: &str, temp_dir: &std::path::Path) -> Result<bool> {
-        crate::base::tree::has_file(&mut self.layers, path, temp_dir)
+    /// `temp_dir`, and read from there afterwards; `cancel` stops the look-up.
+    pub fn has_file(&mut self, path: &str, temp_dir: &std::path::Path, cancel: &crate::CancelToken) -> Result<bool> {
+        crate::base::tree::has_file(&mut self.layers, path, temp_dir, cancel)
     }
 
     /// Add `layer` on top, recording `created_by` in the config's history.

@@ -176,6 +176,18 @@ pub(crate) struct ResolvedBase {
 }
 
 impl Base {
+    /// The local file or directory this base is read from, if any: an input that no output
+    /// of the build may overwrite.
+    pub(crate) fn local_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Base::OciArchive { path, .. } | Base::DockerArchive { path, .. } => Some(path),
+            Base::OciLayout { dir, .. } => Some(dir),
+            Base::Scratch | Base::Registry(_) | Base::Builtin(_) => None,
+        }
+    }
+}
+
+impl Base {
     /// Resolve the base for `platform`.
     pub(crate) fn resolve(&self, platform: &Platform, registry: &RegistryOptions) -> Result<ResolvedBase> {
         match self {
@@ -222,13 +234,17 @@ mod tests {
         let registry = RegistryOptions::default();
         let mut resolved = Base::Builtin(Builtin::Static).resolve(&platform, &registry).unwrap().layers;
         let scratch = std::env::temp_dir();
-        assert!(tree::has_file(&mut resolved, "/etc/passwd", &scratch).unwrap());
-        assert!(tree::has_file(&mut resolved, "/usr/share/zoneinfo/UTC", &scratch).unwrap(), "a symlink to a file");
-        assert!(!tree::has_file(&mut resolved, "/tmp", &scratch).unwrap(), "a directory");
-        assert!(!tree::has_file(&mut resolved, "/lib64/ld-linux-x86-64.so.2", &scratch).unwrap());
-        assert!(!tree::has_file(&mut resolved, "/lib/ld-musl-x86_64.so.1", &scratch).unwrap());
+        let cancel = crate::cancel::CancelToken::new();
+        assert!(tree::has_file(&mut resolved, "/etc/passwd", &scratch, &cancel).unwrap());
+        assert!(
+            tree::has_file(&mut resolved, "/usr/share/zoneinfo/UTC", &scratch, &cancel).unwrap(),
+            "a symlink to a file"
+        );
+        assert!(!tree::has_file(&mut resolved, "/tmp", &scratch, &cancel).unwrap(), "a directory");
+        assert!(!tree::has_file(&mut resolved, "/lib64/ld-linux-x86-64.so.2", &scratch, &cancel).unwrap());
+        assert!(!tree::has_file(&mut resolved, "/lib/ld-musl-x86_64.so.1", &scratch, &cancel).unwrap());
         let mut empty = Base::Scratch.resolve(&platform, &registry).unwrap().layers;
-        assert!(!tree::has_file(&mut empty, "/etc/passwd", &scratch).unwrap());
+        assert!(!tree::has_file(&mut empty, "/etc/passwd", &scratch, &cancel).unwrap());
     }
 
     #[test]

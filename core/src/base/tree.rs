@@ -4,6 +4,7 @@
 //! layers are applied in order with OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`), and symbolic
 //! links along the path (e.g. `/lib64` → `usr/lib64`) are followed.
 
+use crate::cancel::{CancelToken, CancellableReader};
 use crate::error::{Error, Result};
 use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
 use flate2::read::MultiGzDecoder;
@@ -26,15 +27,20 @@ enum Node {
 /// Every layer read is read to its end, so its digest is checked. A registry layer is
 /// downloaded once: its bytes are kept in a temporary file in `scratch` (next to the output)
 /// and the outputs copy it from there.
-pub(crate) fn has_file(layers: &mut [Layer], path: &str, scratch: &Path) -> Result<bool> {
+pub(crate) fn has_file(layers: &mut [Layer], path: &str, scratch: &Path, cancel: &CancelToken) -> Result<bool> {
     let mut tree: BTreeMap<String, Node> = BTreeMap::new();
     for layer in layers {
-        apply_layer(&mut tree, layer, scratch)?;
+        apply_layer(&mut tree, layer, scratch, cancel)?;
     }
     Ok(matches!(resolve(&tree, path), Some(Node::File)))
 }
 
-fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &mut Layer, scratch: &Path) -> Result<()> {
+fn apply_layer(
+    tree: &mut BTreeMap<String, Node>,
+    layer: &mut Layer,
+    scratch: &Path,
+    cancel: &CancelToken,
+) -> Result<()> {
     let gzip = match layer.media_type.as_str() {
         MEDIA_TYPE_OCI_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => true,
         "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => false,
@@ -53,6 +59,8 @@ fn apply_layer(tree: &mut BTreeMap<String, Node>, layer: &mut Layer, scratch: &P
             None => Box::new(verified),
         };
         let reader: Box<dyn Read + '_> = if gzip { Box::new(MultiGzDecoder::new(raw)) } else { raw };
+        // Checked on the decompressed side too: a gzip bomb expands a lot from one read.
+        let reader = Box::new(CancellableReader { inner: reader, cancel });
         read_entries(tree, reader, layer)?;
     }
     if let Some(file) = copy {
@@ -168,7 +176,6 @@ fn resolve<'t>(tree: &'t BTreeMap<String, Node>, path: &str) -> Option<&'t Node>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cancel::CancelToken;
     use crate::layer::{memory_layer, Compression, Owner};
     use std::path::Path;
 
@@ -209,7 +216,7 @@ mod tests {
         let upper = layer(&[("etc/.wh.a", None), ("opt/.wh..wh..opq", None), ("opt/y", None)]);
         let mut layers = [lower, upper];
         let scratch = std::env::temp_dir();
-        let mut has = |p| has_file(&mut layers, p, &scratch).unwrap();
+        let mut has = |p| has_file(&mut layers, p, &scratch, &CancelToken::new()).unwrap();
         assert!(has("/lib64/ld-linux-x86-64.so.2"));
         assert!(has("/usr/lib64/../lib64/ld-linux-x86-64.so.2"));
         assert!(!has("/lib64"), "a directory is not a file");
@@ -219,6 +226,6 @@ mod tests {
         assert!(!has("/opt/x"), "opaque directory");
         assert!(has("/opt/y"), "added in the layer that made it opaque");
         assert!(!has("/nope"));
-        assert!(!has_file(&mut [], "/etc/b", &scratch).unwrap());
+        assert!(!has_file(&mut [], "/etc/b", &scratch, &CancelToken::new()).unwrap());
     }
 }

@@ -9,7 +9,7 @@ use crate::image::{Format, Image};
 use crate::platform::Platform;
 use crate::progress::ProgressFn;
 use crate::reference::Reference;
-use crate::sink::{Sink, WriteOptions};
+use crate::sink::{Input, Sink, WriteOptions};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -62,10 +62,13 @@ pub fn write_base(
         Some(p) => p.clone(),
         None => host_platform()?,
     };
+    let inputs: Vec<Input<'_>> = base.local_path().map(|path| Input { what: "the base", path }).into_iter().collect();
+    crate::sink::check_outputs(sinks, &inputs)?;
     for sink in sinks {
         sink.preflight()?;
     }
-    let resolved = base.resolve(&platform, &crate::registry::RegistryOptions::default())?;
+    let registry = crate::registry::RegistryOptions { cancel: options.cancel.clone(), ..Default::default() };
+    let resolved = base.resolve(&platform, &registry)?;
     let format = options.format.unwrap_or(resolved.format);
     let layers = crate::base::manifest::convert_layers(resolved.layers, format)?;
     let image = Image::assemble(format, platform.clone(), &resolved.config, layers, &options.annotations)?;
@@ -76,6 +79,7 @@ pub fn write_base(
         mtime: super::builtin::BASE_MTIME,
         cancel: options.cancel.clone(),
         progress: options.progress.clone(),
+        registry,
         ..WriteOptions::default()
     };
     let written = image.write(sinks, &write)?;

@@ -3,6 +3,7 @@
 //! header, blobs streamed, redirects followed without forwarding credentials to other hosts.
 
 use super::auth::{Challenge, Credentials};
+use super::interrupt::InterruptConnector;
 use super::keychain::Keychain;
 use super::{Logger, RegistryOptions};
 use crate::error::{Error, Result};
@@ -11,6 +12,8 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ureq::http::{self, Method, Request, Response};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector, DefaultConnector};
 use ureq::Body;
 
 /// Every manifest media type zeroimage reads, most preferred first.
@@ -41,6 +44,8 @@ pub struct Client {
     keychain: Option<Keychain>,
     log: Option<Logger>,
     allow_http: bool,
+    /// Set: requests in flight give up (see [`super::interrupt`]).
+    cancel: crate::cancel::CancelToken,
     state: Mutex<State>,
 }
 
@@ -141,11 +146,16 @@ impl Client {
         Ok(Arc::new(Client {
             registry: registry.to_string(),
             host: host.to_string(),
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::with_parts(
+                config,
+                DefaultConnector::default().chain(InterruptConnector { cancel: options.cancel.clone() }),
+                DefaultResolver::default(),
+            ),
             credentials: options.credentials.clone(),
             keychain: (options.credentials.is_none() && !options.skip_keychain).then(Keychain::from_env),
             log: options.log.clone(),
             allow_http: options.insecure || is_loopback(registry),
+            cancel: options.cancel.clone(),
             state: Mutex::new(State::default()),
         }))
     }
@@ -643,6 +653,9 @@ impl Client {
     }
 
     fn network_error(&self, url: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        if self.cancel.is_cancelled() {
+            return Error::Cancelled;
+        }
         Error::Network { url: strip_query(url), source: Box::new(source) }
     }
 }
@@ -749,7 +762,10 @@ struct IoContext<R> {
 
 impl<R: Read> Read for IoContext<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf).map_err(|e| std::io::Error::new(e.kind(), format!("reading {}: {e}", self.url)))
+        self.inner.read(buf).map_err(|e| match e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            true => e, // a cancelled read
+            false => std::io::Error::new(e.kind(), format!("reading {}: {e}", self.url)),
+        })
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod auth;
 mod client;
+mod interrupt;
 pub mod keychain;
 mod login;
 
@@ -17,6 +18,7 @@ pub use client::Client;
 pub(crate) use client::{header, push_scope, strip_query, Reply, UploadStart, MAX_JSON_SIZE};
 pub use login::{login, logout};
 
+use crate::cancel::CancelToken;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,6 +43,16 @@ pub struct RegistryOptions {
     /// Where the client says what it does (which store supplied credentials, retries,
     /// mounts): the CLI prints these at `--verbose`. Never receives a secret.
     pub log: Option<Logger>,
+    /// Set it to make requests in flight give up within a fraction of a second (a build sets
+    /// it from its own cancel token).
+    pub cancel: CancelToken,
+}
+
+impl RegistryOptions {
+    /// These options, with requests also cancelled by `cancel`.
+    pub(crate) fn cancelled_by(&self, cancel: &CancelToken) -> RegistryOptions {
+        RegistryOptions { cancel: cancel.clone(), ..self.clone() }
+    }
 }
 
 /// A callback receiving one line of log text (the library never prints).

@@ -20,7 +20,9 @@ const FILE: Owner = Owner { uid: 0, gid: 0, mode: 0o644 };
 /// `{"imageLayoutVersion":"1.0.0"}`
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
-pub(super) fn write(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+/// Write and check the archive under a temporary name beside `path`, flushed to disk:
+/// [`AtomicFile::persist`] puts it in place; dropped, it disappears.
+pub(super) fn stage(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<AtomicFile> {
     let mut out = AtomicFile::create(path)?;
     let temp_path = out.path().to_path_buf();
     let checks = {
@@ -31,7 +33,8 @@ pub(super) fn write(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Resul
         checks
     };
     // The file goes to disk while the last layer bytes are hashed; a mismatch discards it.
-    out.commit_after(|| checks.into_iter().try_for_each(Check::wait))
+    out.sync_after(|| checks.into_iter().try_for_each(Check::wait))?;
+    Ok(out)
 }
 
 /// Stream the archive to `out`; `dest` names it in error messages. Every layer is checked

@@ -105,6 +105,11 @@ pub(super) fn write(reference: &Reference, image: &Image, ctx: &WriteContext<'_>
         archive::write_to(&mut chunked, &dest, image, &ctx)?;
         out.write_all(b"0\r\n\r\n").and_then(|()| out.flush()).map_err(|e| Error::io("send the image to", &dest, e))
     })();
+    // Cancelled: the engine waits for the rest of the upload and will not answer; closing the
+    // connection aborts the load.
+    if let Err(Error::Cancelled) = sent {
+        return Err(Error::Cancelled);
+    }
     // The engine may answer early (and close) when it rejects the upload: prefer its words.
     let response = read_response(reader, &dest);
     match (sent, response) {

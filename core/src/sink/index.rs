@@ -1,13 +1,14 @@
-//! Writing an [`ImageIndex`] (several platforms under one name) to an archive or an OCI
-//! layout: every image's layers (each blob once), configs and manifests, then the index blob,
-//! and `index.json` pointing at the index, named as for a single image. An archive's
+//! Writing an [`ImageIndex`] (several platforms under one name) to an archive (and, through
+//! `layout::stage_index`, to an OCI layout): every image's layers (each blob once), configs
+//! and manifests, then the index blob, and `index.json` pointing at the index, named as for a
+//! single image. An archive's
 //! `manifest.json`, which Docker 20.10's classic store reads, can name one image per tag: it
 //! names the one the caller chose (by default linux/amd64, else the first), so the archive
 //! never depends on the machine that built it.
 
 use super::archive::{blob_path, OCI_LAYOUT};
 use super::copy::{copy_layer, Check};
-use super::{write_atomic, AtomicFile, WriteContext};
+use super::{AtomicFile, WriteContext};
 use crate::error::{Error, Result};
 use crate::image::{canonical_json, Image, ImageIndex, MEDIA_TYPE_OCI_INDEX};
 use crate::layer::{Layer, Owner, TarWriter, BUFFER_SIZE};
@@ -15,7 +16,7 @@ use crate::platform::Platform;
 use crate::reference::Reference;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -43,13 +44,13 @@ pub(crate) fn platforms(index: &ImageIndex) -> String {
 }
 
 /// Every layer of the index once (platforms may share a base layer), in order.
-fn unique_layers(index: &ImageIndex) -> Vec<&Layer> {
+pub(super) fn unique_layers(index: &ImageIndex) -> Vec<&Layer> {
     let mut seen = BTreeSet::new();
     index.images.iter().flat_map(|i| &i.layers).filter(|l| seen.insert(l.digest.as_str())).collect()
 }
 
 /// Small blobs: each image's config and manifest, then the index (each once).
-fn small_blobs(index: &ImageIndex) -> Vec<(&str, &[u8])> {
+pub(super) fn small_blobs(index: &ImageIndex) -> Vec<(&str, &[u8])> {
     let mut seen = BTreeSet::new();
     let mut blobs = Vec::new();
     for image in &index.images {
@@ -63,7 +64,7 @@ fn small_blobs(index: &ImageIndex) -> Vec<(&str, &[u8])> {
 
 /// The descriptor of the index, named for containerd (`io.containerd.image.name`) and OCI
 /// tools (`org.opencontainers.image.ref.name`) when `tag` is given.
-fn index_descriptor(index: &ImageIndex, tag: Option<(&str, &str)>) -> Value {
+pub(super) fn index_descriptor(index: &ImageIndex, tag: Option<(&str, &str)>) -> Value {
     let mut descriptor = json!({
         "mediaType": index.format.index_media_type(),
         "digest": index.manifest_digest,
@@ -78,8 +79,14 @@ fn index_descriptor(index: &ImageIndex, tag: Option<(&str, &str)>) -> Value {
     descriptor
 }
 
-/// Write `index` as an archive at `path`, atomically.
-pub(super) fn write_archive(path: &Path, index: &ImageIndex, docker: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+/// Write and check `index` as an archive under a temporary name beside `path`, flushed to
+/// disk: [`AtomicFile::persist`] puts it in place; dropped, it disappears.
+pub(super) fn stage_archive(
+    path: &Path,
+    index: &ImageIndex,
+    docker: &Image,
+    ctx: &WriteContext<'_>,
+) -> Result<AtomicFile> {
     let mut out = AtomicFile::create(path)?;
     let dest = out.path().to_path_buf();
     let write_err = |e| Error::io("write", &dest, e);
@@ -116,7 +123,8 @@ pub(super) fn write_archive(path: &Path, index: &ImageIndex, docker: &Image, ctx
         ctx.report(total, total);
         checks
     };
-    out.commit_after(|| checks.into_iter().try_for_each(Check::wait))
+    out.sync_after(|| checks.into_iter().try_for_each(Check::wait))?;
+    Ok(out)
 }
 
 /// `index.json`: the index, once per tag, named.
@@ -137,51 +145,6 @@ fn docker_manifest_json(image: &Image, tags: &[Reference]) -> Value {
         "RepoTags": if repo_tags.is_empty() { Value::Null } else { json!(repo_tags) },
         "Layers": image.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
     }])
-}
-
-/// Add `index` to the layout at `dir`: blobs by content, then `index.json` with the index
-/// replacing any entry of the same name.
-pub(super) fn write_layout(dir: &Path, tag: Option<&str>, index: &ImageIndex, ctx: &WriteContext<'_>) -> Result<()> {
-    let blobs = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blobs).map_err(|e| Error::io("create directory", &blobs, e))?;
-    let index_path = dir.join("index.json");
-    let mut top = super::layout::read_index(dir, &index_path)?;
-    let layers = unique_layers(index);
-    let total: u64 = layers.iter().map(|l| l.size).sum();
-    let mut done = 0u64;
-    for layer in layers {
-        let dest = dir.join(blob_path(&layer.digest));
-        if !super::layout::blob_present(&dest, layer.size) {
-            let mut out = AtomicFile::create(&dest)?;
-            let temp_path = out.path().to_path_buf();
-            let check = copy_layer(layer, out.file(), &temp_path, ctx.cancel, |n| ctx.report(done + n, total))?;
-            out.commit_after(|| check.wait())?;
-        }
-        done += layer.size;
-    }
-    for (digest, bytes) in small_blobs(index) {
-        let dest = dir.join(blob_path(digest));
-        if !super::layout::blob_present(&dest, bytes.len() as u64) {
-            write_atomic(&dest, bytes)?;
-        }
-    }
-    let layout = dir.join("oci-layout");
-    if !layout.exists() {
-        write_atomic(&layout, OCI_LAYOUT)?;
-    }
-    let ref_name = tag.map(str::to_string).or_else(|| ctx.tags.first().and_then(|t| t.tag().map(str::to_string)));
-    let ref_name = ref_name.unwrap_or_else(|| "latest".to_string());
-    let full_name = ctx.tags.first().map(|t| t.to_string()).unwrap_or_default();
-    let mut descriptor = index_descriptor(index, Some((&full_name, &ref_name)));
-    if full_name.is_empty() {
-        descriptor["annotations"] = json!({"org.opencontainers.image.ref.name": ref_name});
-    }
-    let manifests = top["manifests"].as_array_mut().expect("read_index checks it");
-    manifests.retain(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str() != Some(ref_name.as_str()));
-    manifests.push(descriptor);
-    write_atomic(&index_path, &canonical_json(&top))?;
-    ctx.report(total, total);
-    Ok(())
 }
 
 /// The suffix of an image's per-platform tag: `amd64`, `arm64`, `armv7`, `ppc64le`.

@@ -4,6 +4,7 @@ mod archive;
 mod copy;
 mod daemon;
 mod index;
+mod inputs;
 mod layout;
 mod registry;
 
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::progress::{Progress, ProgressFn, Stage};
 use crate::reference::Reference;
+pub(crate) use inputs::{check_outputs, Input};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::Write;
@@ -114,6 +116,13 @@ impl Sink {
                             .into(),
                     });
                 }
+                if fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+                    return Err(Error::InvalidTransport {
+                        what: "output",
+                        input: self.to_string(),
+                        reason: NOT_A_REGULAR_FILE.into(),
+                    });
+                }
                 let dir = parent_dir(path);
                 if !dir.is_dir() {
                     return Err(Error::io("write into", &dir, std::io::ErrorKind::NotFound.into()));
@@ -138,47 +147,118 @@ impl Sink {
             Sink::Registry { .. } => Ok(()),
         }
     }
-
-    /// Write `image` to this sink.
-    pub(crate) fn write(&self, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
-        match self {
-            Sink::OciArchive { path } => archive::write(path, image, ctx),
-            Sink::OciLayout { dir, tag } => layout::write(dir, tag.as_deref(), image, ctx),
-            Sink::DockerDaemon { reference } => daemon::write(reference, image, ctx),
-            Sink::Registry { reference } => registry::push(&[reference], image, ctx, &mut Vec::new()),
-        }
-    }
 }
 
-/// Write `image` to every sink, in order; pushes to one repository go together (blobs
-/// once, then the manifest by digest, then every tag), and later repositories of the same
-/// registry mount blobs from earlier ones.
-pub(crate) fn write_all(sinks: &[Sink], image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
+/// Write `image` to every sink, all or nothing as far as the outputs allow:
+///
+/// 1. archives and layouts are written completely, checked and flushed to disk, but not yet
+///    in place (an archive under a temporary name; a layout's new blobs are written, locked
+///    against other builds, and its `index.json` is not yet replaced);
+/// 2. then every push and Docker load, in order; pushes to one repository go together (blobs
+///    once, then the manifest by digest, then every tag), and later repositories of the same
+///    registry mount blobs from earlier ones;
+/// 3. only then are archives renamed into place and `index.json` files replaced.
+///
+/// When any step fails (or the build is cancelled) before step 3, no local output changes: a
+/// temporary archive disappears, and a layout loses the blobs and directories this build
+/// added. Pushes and loads that completed before a later one failed stay done.
+pub(crate) fn write_all(sinks: &[Sink], top: Top<'_>, ctx: &WriteContext<'_>) -> Result<Vec<Written>> {
+    let mut staged = Vec::new();
+    for sink in sinks {
+        if ctx.cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        match (sink, top) {
+            (Sink::OciArchive { path }, Top::Image(image)) => {
+                staged.push(Staged::Archive(archive::stage(path, image, ctx)?))
+            }
+            (Sink::OciArchive { path }, Top::Index { index, docker, .. }) => {
+                staged.push(Staged::Archive(index::stage_archive(path, index, docker, ctx)?))
+            }
+            (Sink::OciLayout { dir, tag }, Top::Image(image)) => {
+                staged.push(Staged::Layout(layout::stage(dir, tag.as_deref(), image, ctx)?))
+            }
+            (Sink::OciLayout { dir, tag }, Top::Index { index, .. }) => {
+                staged.push(Staged::Layout(layout::stage_index(dir, tag.as_deref(), index, ctx)?))
+            }
+            (Sink::DockerDaemon { .. } | Sink::Registry { .. }, _) => {}
+        }
+    }
     let mut pushed: Vec<(String, String)> = Vec::new();
+    let mut written = Vec::with_capacity(sinks.len());
     for (i, sink) in sinks.iter().enumerate() {
         if ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
+        let mut digest = top.digest().to_string();
         match sink {
             Sink::Registry { reference } => {
                 let same =
                     |r: &Reference| r.registry() == reference.registry() && r.repository() == reference.repository();
-                if pushed.iter().any(|(reg, repo)| reg == reference.registry() && repo == reference.repository()) {
-                    continue;
+                if !pushed.iter().any(|(reg, repo)| reg == reference.registry() && repo == reference.repository()) {
+                    let group: Vec<&Reference> = sinks[i..]
+                        .iter()
+                        .filter_map(|s| match s {
+                            Sink::Registry { reference } if same(reference) => Some(reference),
+                            _ => None,
+                        })
+                        .collect();
+                    match top {
+                        Top::Image(image) => registry::push(&group, image, ctx, &mut pushed)?,
+                        Top::Index { index, platform_tags, .. } => {
+                            registry::push_index(&group, index, ctx, &mut pushed, platform_tags)?
+                        }
+                    }
                 }
-                let group: Vec<&Reference> = sinks[i..]
-                    .iter()
-                    .filter_map(|s| match s {
-                        Sink::Registry { reference } if same(reference) => Some(reference),
-                        _ => None,
-                    })
-                    .collect();
-                registry::push(&group, image, ctx, &mut pushed)?;
             }
-            other => other.write(image, ctx)?,
+            Sink::DockerDaemon { reference } => {
+                let image = match top {
+                    Top::Image(image) => image,
+                    // The engine loads one image per name: its own platform's, and says so.
+                    Top::Index { index, .. } => {
+                        let platform = daemon::platform()?;
+                        let image = index.image(&platform).ok_or_else(|| Error::InvalidOption {
+                            option: "output",
+                            value: sink.to_string(),
+                            reason: format!(
+                                "the Docker engine runs {platform}; the index has {}",
+                                index::platforms(index)
+                            ),
+                        })?;
+                        if let Some(log) = &ctx.registry.log {
+                            log.log(&format!("{sink}: loading the {platform} image, the engine's own platform"));
+                        }
+                        image
+                    }
+                };
+                daemon::write(reference, image, ctx)?;
+                digest = image.manifest_digest.clone();
+            }
+            Sink::OciArchive { .. } | Sink::OciLayout { .. } => {}
+        }
+        written.push(Written { output: sink.to_string(), digest });
+    }
+    // Every remote output is done: a late Ctrl-C no longer undoes the local ones.
+    staged.into_iter().try_for_each(Staged::commit)?;
+    Ok(written)
+}
+
+/// What [`write_all`] writes: one image, or an index of images.
+#[derive(Clone, Copy)]
+pub(crate) enum Top<'a> {
+    /// One image.
+    Image(&'a Image),
+    /// An index; `docker` is the image an archive's `manifest.json` names.
+    Index { index: &'a crate::ImageIndex, docker: &'a Image, platform_tags: bool },
+}
+
+impl Top<'_> {
+    fn digest(&self) -> &str {
+        match self {
+            Top::Image(image) => &image.manifest_digest,
+            Top::Index { index, .. } => &index.manifest_digest,
         }
     }
-    Ok(())
 }
 
 /// How [`Image::write`](crate::Image::write) writes an image.
@@ -242,8 +322,7 @@ pub(crate) fn write_image(sinks: &[Sink], image: &Image, options: &WriteOptions)
         progress: options.progress.as_ref(),
         registry: &options.registry,
     };
-    write_all(sinks, image, &ctx)?;
-    Ok(sinks.iter().map(|s| Written { output: s.to_string(), digest: image.manifest_digest.clone() }).collect())
+    write_all(sinks, Top::Image(image), &ctx)
 }
 
 /// Write `index` to `sinks` (see [`ImageIndex::write`](crate::ImageIndex::write)).
@@ -262,44 +341,7 @@ pub(crate) fn write_index(sinks: &[Sink], index: &crate::ImageIndex, options: &W
         progress: options.progress.as_ref(),
         registry: &options.registry,
     };
-    let mut pushed: Vec<(String, String)> = Vec::new();
-    let mut written = Vec::new();
-    for (i, sink) in sinks.iter().enumerate() {
-        if ctx.cancel.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        let mut digest = index.manifest_digest.clone();
-        match sink {
-            Sink::OciArchive { path } => index::write_archive(path, index, docker, &ctx)?,
-            Sink::OciLayout { dir, tag } => index::write_layout(dir, tag.as_deref(), index, &ctx)?,
-            Sink::DockerDaemon { reference } => {
-                let platform = daemon::platform()?;
-                let image = index.image(&platform).ok_or_else(|| Error::InvalidOption {
-                    option: "output",
-                    value: sink.to_string(),
-                    reason: format!("the Docker engine runs {platform}; the index has {}", index::platforms(index)),
-                })?;
-                daemon::write(reference, image, &ctx)?;
-                digest = image.manifest_digest.clone();
-            }
-            Sink::Registry { reference } => {
-                let same =
-                    |r: &Reference| r.registry() == reference.registry() && r.repository() == reference.repository();
-                if !pushed.iter().any(|(reg, repo)| reg == reference.registry() && repo == reference.repository()) {
-                    let group: Vec<&Reference> = sinks[i..]
-                        .iter()
-                        .filter_map(|s| match s {
-                            Sink::Registry { reference } if same(reference) => Some(reference),
-                            _ => None,
-                        })
-                        .collect();
-                    registry::push_index(&group, index, &ctx, &mut pushed, options.platform_tags)?;
-                }
-            }
-        }
-        written.push(Written { output: sink.to_string(), digest });
-    }
-    Ok(written)
+    write_all(sinks, Top::Index { index, docker, platform_tags: options.platform_tags }, &ctx)
 }
 
 /// The one place temporary files of a build go: beside the first archive or layout output
@@ -311,6 +353,25 @@ pub fn temp_dir_for(sinks: &[Sink]) -> PathBuf {
         .find(|s| matches!(s, Sink::OciArchive { .. } | Sink::OciLayout { .. }))
         .map_or_else(std::env::temp_dir, Sink::scratch_dir)
 }
+
+/// A local output written but not yet in place.
+enum Staged {
+    Archive(AtomicFile),
+    Layout(layout::Staged),
+}
+
+impl Staged {
+    fn commit(self) -> Result<()> {
+        match self {
+            Staged::Archive(file) => file.persist(),
+            Staged::Layout(layout) => layout.commit(),
+        }
+    }
+}
+
+/// Why an archive is not written over a device, pipe or socket.
+const NOT_A_REGULAR_FILE: &str = "it is a device, pipe or socket, not a regular file, and renaming the finished \
+    archive into place would replace it; name a regular file, then copy or pipe the archive from there";
 
 /// What every sink gets besides the image.
 pub(crate) struct WriteContext<'a> {
@@ -419,6 +480,10 @@ pub(crate) struct AtomicFile {
 
 impl AtomicFile {
     pub(crate) fn create(dest: &Path) -> Result<AtomicFile> {
+        if fs::metadata(dest).is_ok_and(|m| !m.is_file()) {
+            let refused = std::io::Error::new(std::io::ErrorKind::InvalidInput, NOT_A_REGULAR_FILE);
+            return Err(Error::io("replace", dest, refused));
+        }
         let dir = parent_dir(dest);
         let name = dest.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
         let temp = tempfile::Builder::new()
@@ -448,6 +513,13 @@ impl AtomicFile {
     /// on another thread) succeeds; otherwise the file disappears and `check`'s error is
     /// returned.
     pub(crate) fn commit_after(mut self, check: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.sync_after(check)?;
+        self.persist()
+    }
+
+    /// Flush the file to disk while `check` runs; [`persist`](Self::persist) then puts it in
+    /// place. An error from either leaves the file to disappear when dropped.
+    pub(crate) fn sync_after(&mut self, check: impl FnOnce() -> Result<()>) -> Result<()> {
         self.prepare()?;
         let file = self.temp.as_file();
         let (checked, synced) = std::thread::scope(|scope| {
@@ -456,8 +528,7 @@ impl AtomicFile {
             (checked, sync.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         checked?;
-        synced.map_err(|e| Error::io("sync", self.temp.path(), e))?;
-        self.persist()
+        synced.map_err(|e| Error::io("sync", self.temp.path(), e))
     }
 
     /// Flush what is buffered and make the file world-readable like any new file.
@@ -468,7 +539,7 @@ impl AtomicFile {
     }
 
     /// Rename into place (the file is on disk).
-    fn persist(self) -> Result<()> {
+    pub(crate) fn persist(self) -> Result<()> {
         self.temp.persist(&self.dest).map_err(|e| Error::io("rename a temporary file to", &self.dest, e.error))?;
         Ok(())
     }

@@ -158,6 +158,14 @@ where
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(err) => {
+            // A value the core's parser refused (`--env NOEQUALS`, `--add relative`) is a bad
+            // input like any other (exit 1, one `error:` line); the rest are usage errors.
+            if err.kind() == clap::error::ErrorKind::ValueValidation {
+                if let Some(source) = std::error::Error::source(&err) {
+                    eprintln!("error: {source}");
+                    return 1;
+                }
+            }
             let _ = err.print();
             return if err.use_stderr() { 2 } else { 0 };
         }

@@ -280,3 +280,30 @@ fn bad_sets_of_programs_are_refused_and_nothing_is_written() {
     let out = build(&["build", s(&programs[0]), s(&other_name), "--path", "/server", "-o", s(&out_path)]);
     out.assert_success("--path");
 }
+
+/// The README's "Multi-platform images" commands, run as written in a goreleaser layout, with
+/// the test registry standing in for registry.example.com.
+#[test]
+fn readme_multi_platform_snippets_run() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    dist(dir.path());
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme.split("## Multi-platform images").nth(1).unwrap();
+    let block = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let commands: Vec<String> = block.replace("\\\n", " ").lines().map(str::to_string).collect();
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    for command in commands {
+        let command = command.replace("registry.example.com", registry.addr());
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let out = exec_ok(zeroimage_tests::zeroimage_cmd().args(&args).current_dir(dir.path()));
+        assert!(out.status.success());
+    }
+    let raw = oci::skopeo_inspect_raw(&format!("oci-archive:{}", dir.path().join("server.tar").display()));
+    assert_eq!(platforms(&raw), ["linux/amd64", "linux/arm64", "linux/arm/v7"]);
+    let single = oci::skopeo_inspect_with(
+        &[&registry.flags()[..], &["--raw".to_string()]].concat(),
+        &registry.docker_ref("team/server:1.0-arm64"),
+    );
+    assert_eq!(single["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+}

@@ -1,6 +1,7 @@
 //! `build_image`: base + program → image → sinks.
 
 use crate::base::Base;
+use crate::bundle::{self, Bundle, BundleOptions};
 use crate::cancel::CancelToken;
 use crate::config::{self, ConfigChanges};
 use crate::elf::{self, ProgramKind};
@@ -14,7 +15,7 @@ use crate::sink::{Sink, WriteContext};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A progress callback. Called from the thread running the build.
@@ -80,6 +81,14 @@ pub struct BuildOptions {
     pub tags: Vec<Reference>,
     /// Build even if a dynamically linked program's interpreter is not in the base.
     pub allow_dynamic: bool,
+    /// Add the program's loader and shared libraries as a layer below the program's
+    /// (`--bundle-libs`); see [`crate::bundle`]. Implied by `sysroot` and `bundle_lib`.
+    pub bundle_libs: bool,
+    /// Where bundled libraries come from (`--sysroot`); default `/`, only for a program of
+    /// this machine's architecture.
+    pub sysroot: Option<PathBuf>,
+    /// Libraries to bundle that the program only `dlopen`s, by soname (`--bundle-lib`).
+    pub bundle_lib: Vec<String>,
     /// Timestamp for the config, history and file mtimes; default `$SOURCE_DATE_EPOCH`, else 0.
     pub source_date_epoch: Option<u64>,
     /// Media types of the output; default follows the base (OCI for scratch).
@@ -106,6 +115,9 @@ impl fmt::Debug for BuildOptions {
             .field("annotations", &self.annotations)
             .field("tags", &self.tags)
             .field("allow_dynamic", &self.allow_dynamic)
+            .field("bundle_libs", &self.bundle_libs)
+            .field("sysroot", &self.sysroot)
+            .field("bundle_lib", &self.bundle_lib)
             .field("source_date_epoch", &self.source_date_epoch)
             .field("format", &self.format)
             .field("compression", &self.compression)
@@ -133,6 +145,9 @@ pub struct BuildResult {
     pub tags: Vec<String>,
     /// Every registry push, as `registry/repository@sha256:…`.
     pub pushed: Vec<String>,
+    /// The libraries bundled with `bundle_libs` (also recorded in the image at
+    /// [`crate::bundle::RECORD_PATH`]); `None` without it.
+    pub bundled: Option<Bundle>,
 }
 
 impl BuildResult {
@@ -152,6 +167,7 @@ impl BuildResult {
                     _ => None,
                 })
                 .collect(),
+            bundled: None,
         }
     }
 }
@@ -222,8 +238,22 @@ pub fn build_image(
         }
     };
 
+    // The libraries to bundle, checked before anything is downloaded or written.
+    let bundling = options.bundle_libs || options.sysroot.is_some() || !options.bundle_lib.is_empty();
+    let bundled = if bundling {
+        let bundle_options = BundleOptions { sysroot: options.sysroot.clone(), extra: options.bundle_lib.clone() };
+        Some(bundle::resolve(entrypoint, &path_in_image, &bundle_options)?)
+    } else {
+        None
+    };
+
     let mut resolved = base.resolve(&platform, &options.registry)?;
-    if let Some(interpreter) = &info.interpreter {
+    if let (Some(interpreter), Some(_)) = (&info.interpreter, &bundled) {
+        if resolved.has_file(interpreter, &sinks[0].scratch_dir())? {
+            return Err(Error::BaseHasLibc { base: base.to_string(), interpreter: interpreter.clone() });
+        }
+    }
+    if let (Some(interpreter), None) = (&info.interpreter, &bundled) {
         if !options.allow_dynamic && !resolved.has_file(interpreter, &sinks[0].scratch_dir())? {
             return Err(Error::DynamicProgram {
                 path: entrypoint.to_path_buf(),
@@ -242,6 +272,21 @@ pub fn build_image(
         if let Some(progress) = &options.progress {
             progress(&Progress { stage, current, total: Some(total) });
         }
+    };
+    // The libraries' layer, below the program's.
+    let library_layer = match &bundled {
+        Some(bundle) if !bundle.is_empty() => {
+            let total = bundle.size();
+            report(Stage::Layer, 0, total);
+            Some(write_layer(
+                &sinks[0].scratch_dir(),
+                options.compression.media_type(format),
+                &options.compression,
+                epoch,
+                |tar| bundle.write_entries(tar, &options.cancel, |n| report(Stage::Layer, n, total)),
+            )?)
+        }
+        _ => None,
     };
     let size = meta.len();
     let tar_path = path_in_image.trim_start_matches('/').to_string();
@@ -268,6 +313,14 @@ pub fn build_image(
     let mut config = resolved.config;
     let created = config::rfc3339(epoch);
     let program_name = entrypoint.file_name().map_or_else(|| "program".into(), |n| n.to_string_lossy().into_owned());
+    if let (Some(library_layer), Some(bundle)) = (&library_layer, &bundled) {
+        let created_by = format!(
+            "zeroimage {}: bundle {} shared libraries of {program_name} (--bundle-libs)",
+            crate::VERSION,
+            bundle.libraries.len()
+        );
+        config::append_layer(&mut config, &library_layer.diff_id, &created, &created_by)?;
+    }
     config::apply(
         &mut config,
         &ConfigChanges {
@@ -284,6 +337,7 @@ pub fn build_image(
         },
     )?;
     let mut layers = crate::base::manifest::convert_layers(resolved.layers, format)?;
+    layers.extend(library_layer);
     layers.push(layer);
     // The base's name and digest, then the caller's annotations (which win).
     let mut annotations = BTreeMap::new();
@@ -305,7 +359,9 @@ pub fn build_image(
         registry: &options.registry,
     };
     crate::sink::write_all(sinks, &image, &ctx)?;
-    Ok(BuildResult::new(&image, platform, sinks, &tags))
+    let mut result = BuildResult::new(&image, platform, sinks, &tags);
+    result.bundled = bundled;
+    Ok(result)
 }
 
 fn not_runnable(path: &Path, reason: &str, hint: &str) -> Error {

@@ -212,6 +212,18 @@ struct BuildArgs {
     #[arg(long)]
     allow_dynamic: bool,
 
+    /// Add the program's loader and shared libraries (from this machine, or --sysroot) as a layer below it
+    #[arg(long)]
+    bundle_libs: bool,
+
+    /// Take bundled libraries from DIR, standing for the target's / (required for another architecture); implies --bundle-libs
+    #[arg(long, value_name = "DIR")]
+    sysroot: Option<std::path::PathBuf>,
+
+    /// Also bundle a library the program only dlopens, by soname (repeatable); implies --bundle-libs
+    #[arg(long = "bundle-lib", value_name = "SONAME")]
+    bundle_lib: Vec<String>,
+
     /// Manifest and config media types: oci or docker [default: follow the base]
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
@@ -317,6 +329,9 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         workdir: args.workdir,
         user: args.user,
         allow_dynamic: args.allow_dynamic,
+        bundle_libs: args.bundle_libs,
+        sysroot: args.sysroot,
+        bundle_lib: args.bundle_lib,
         format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
         compression,
         cancel: cancel.clone(),
@@ -341,6 +356,19 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         eprint!("\r\x1b[2K");
     }
     let result = result?;
+    if let (Some(bundle), false) = (&result.bundled, args.quiet || args.json) {
+        for note in &bundle.notes {
+            eprintln!("note: {note}");
+        }
+        if !bundle.is_empty() {
+            eprintln!(
+                "bundled {} shared libraries ({}) from {}",
+                bundle.libraries.len(),
+                human_size(bundle.size()),
+                bundle.sysroot.display()
+            );
+        }
+    }
     if args.json {
         println!("{}", result_json(&result));
     } else if !result.pushed.is_empty() {
@@ -507,6 +535,13 @@ pub fn result_json(result: &BuildResult) -> String {
         "outputs": result.outputs,
         "tags": result.tags,
         "pushed": result.pushed,
+        "bundled": result.bundled.as_ref().map(|b| serde_json::json!({
+            "sysroot": b.sysroot,
+            "interpreter": b.interpreter,
+            "libraries": b.libraries,
+            "symlinks": b.symlinks.iter().map(|(path, target)| serde_json::json!({"path": path, "target": target})).collect::<Vec<_>>(),
+            "notes": b.notes,
+        })),
     });
     String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8")
 }

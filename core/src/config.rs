@@ -78,12 +78,18 @@ pub(crate) fn apply(config: &mut Value, changes: &ConfigChanges<'_>) -> Result<(
         }
     }
 
+    append_layer(config, changes.diff_id, changes.created, &changes.created_by)
+}
+
+/// Add a layer's `diff_id` and its history entry to `config`.
+pub(crate) fn append_layer(config: &mut Value, diff_id: &str, created: &str, created_by: &str) -> Result<()> {
+    let root = config.as_object_mut().ok_or_else(|| malformed("the config is not a JSON object"))?;
     let rootfs = object_entry(root, "rootfs")?;
     rootfs.insert("type".into(), json!("layers"));
-    array_entry(rootfs, "diff_ids")?.push(json!(changes.diff_id));
+    array_entry(rootfs, "diff_ids")?.push(json!(diff_id));
     array_entry(root, "history")?.push(json!({
-        "created": changes.created,
-        "created_by": changes.created_by,
+        "created": created,
+        "created_by": created_by,
     }));
     Ok(())
 }

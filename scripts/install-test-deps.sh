@@ -16,6 +16,8 @@
 #   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   the same program for arm64
 #   jq pigz tar gzip                   shell-side helpers and the benchmark's baseline
 #   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
+#   libssl-dev zlib1g-dev python3-venv --bundle-libs test programs: C with OpenSSL and zlib, PyInstaller
+#   qemu-user-static binfmt-support    run the arm64 dynamic program (tests/tests/bundle.rs enables binfmt)
 set -eu
 
 PACKAGES="
@@ -28,6 +30,8 @@ gcc libc6-dev binutils
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 jq pigz tar gzip
 zstd time
+libssl-dev zlib1g-dev python3-venv
+qemu-user-static binfmt-support
 "
 
 missing=""

@@ -420,3 +420,32 @@ fn a_base_with_its_own_c_library_is_refused() {
     assert!(out.stderr_text().contains("already has a C library"), "{}", out.stderr_text());
     assert!(!archive.exists());
 }
+
+/// The ```sh snippets of the README's "Dynamically linked programs" section run as written, in
+/// a directory holding `./server` (the C probe) and `./server-arm64`, with `zeroimage` on PATH;
+/// the images they write run.
+#[test]
+fn readme_snippets_run() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let start = readme.find("\n## Dynamically linked programs\n").expect("the README has the section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+    let snippets: Vec<&str> = section.split("```sh\n").skip(1).map(|rest| &rest[..rest.find("```").unwrap()]).collect();
+    assert!(!snippets.is_empty());
+
+    let dir = scratch_dir();
+    enable_qemu_arm64();
+    fs::rename(ssl_probe(dir.path()), dir.path().join("server")).unwrap();
+    compile_probe(dir.path(), "server-arm64", "aarch64-linux-gnu-gcc", &[]);
+    let bin_dir = zeroimage_tests::zeroimage_bin().parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    for snippet in snippets {
+        let out = exec(Command::new("sh").args(["-euc", snippet]).current_dir(dir.path()).env("PATH", &path));
+        out.assert_success(snippet);
+    }
+    for archive in ["server.tar", "server-dns.tar", "server-arm64.tar"] {
+        let out = run_runc(&dir.path().join(archive));
+        out.assert_success(archive);
+        assert!(out.stdout_text().starts_with("user nonroot\n"), "{archive}: {}", out.stdout_text());
+    }
+}

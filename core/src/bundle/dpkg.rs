@@ -4,7 +4,7 @@
 use super::sysroot::Sysroot;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 /// Bytes of `status` we read (a full desktop system has a few MB).
 const MAX_STATUS_BYTES: u64 = 64 << 20;
@@ -53,31 +53,40 @@ pub(crate) fn owners(sysroot: &Sysroot, paths: &[String]) -> BTreeMap<String, Pa
         .take(MAX_LISTS)
         .collect();
     lists.sort();
+    let wanted_bytes: BTreeMap<&[u8], &String> = wanted.iter().map(|(k, v)| (k.as_bytes(), *v)).collect();
+    let distinct = paths.iter().collect::<BTreeSet<_>>().len();
     for list in lists {
-        let Ok(file) = fs::File::open(sysroot.host(&info_dir).join(&list)) else { continue };
+        // Each list is read whole and split as bytes: this scan is most of the cost of bundling.
+        let Ok(mut file) = fs::File::open(sysroot.host(&info_dir).join(&list)) else { continue };
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() {
+            continue;
+        }
+        let hits: Vec<&String> =
+            bytes.split(|&b| b == b'\n').filter_map(|line| wanted_bytes.get(line).copied()).collect();
+        if hits.is_empty() {
+            continue;
+        }
         let qualified = list.trim_end_matches(".list");
         let (name, arch) = match qualified.split_once(':') {
             Some((name, arch)) => (name, Some(arch)),
             None => (qualified, None),
         };
-        let Some(version) = versions
+        let Some((architecture, version)) = versions
             .iter()
             .find(|(n, a, _)| n == name && (arch.is_none() || a.as_deref() == arch))
             .map(|(_, a, v)| (a.clone(), v.clone()))
         else {
             continue;
         };
-        for line in BufReader::new(file).lines() {
-            let Ok(line) = line else { break };
-            if let Some(path) = wanted.get(line.as_str()) {
-                found.entry((*path).clone()).or_insert_with(|| Package {
-                    name: name.to_string(),
-                    version: version.1.clone(),
-                    architecture: version.0.clone(),
-                });
-            }
+        for path in hits {
+            found.entry(path.clone()).or_insert_with(|| Package {
+                name: name.to_string(),
+                version: version.clone(),
+                architecture: architecture.clone(),
+            });
         }
-        if found.len() == paths.iter().collect::<BTreeSet<_>>().len() {
+        if found.len() == distinct {
             break;
         }
     }

@@ -248,9 +248,17 @@ pub fn build_image(
     };
 
     let mut resolved = base.resolve(&platform, &options.registry)?;
-    if let (Some(interpreter), Some(_)) = (&info.interpreter, &bundled) {
-        if resolved.has_file(interpreter, &sinks[0].scratch_dir())? {
+    if let (Some(interpreter), Some(bundle)) = (&info.interpreter, &bundled) {
+        // Bases with their own C library are refused, and so are directories the layer would
+        // turn from a symlink (a merged /usr's /lib → usr/lib) into a directory.
+        let tree = resolved.tree(&sinks[0].scratch_dir())?;
+        if tree.has_file(interpreter) {
             return Err(Error::BaseHasLibc { base: base.to_string(), interpreter: interpreter.clone() });
+        }
+        for path in bundle.directories() {
+            if let Some(what) = tree.non_directory(&path) {
+                return Err(Error::BaseDirectoryConflict { base: base.to_string(), path, what });
+            }
         }
     }
     if let (Some(interpreter), None) = (&info.interpreter, &bundled) {

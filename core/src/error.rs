@@ -126,6 +126,10 @@ pub enum Error {
     #[error("{base} already has a C library (its loader {interpreter} is in the image); bundled libraries would mix with it")]
     BaseHasLibc { base: String, interpreter: String },
 
+    /// The library layer would replace a base's symlink or file with a directory.
+    #[error("{base} has {path} as {what}; the bundled libraries' layer would replace it with a directory")]
+    BaseDirectoryConflict { base: String, path: String, what: String },
+
     /// The program changed size while it was being read.
     #[error("program {} changed while it was being read (expected {expected} bytes, read {actual})", .path.display())]
     ProgramChanged { path: PathBuf, expected: u64, actual: u64 },
@@ -201,7 +205,8 @@ impl Error {
             | Error::ArchitectureMismatch { .. }
             | Error::DynamicProgram { .. }
             | Error::SysrootRequired { .. }
-            | Error::BaseHasLibc { .. } => ErrorKind::InvalidInput,
+            | Error::BaseHasLibc { .. }
+            | Error::BaseDirectoryConflict { .. } => ErrorKind::InvalidInput,
             Error::LibraryNotFound { .. } | Error::SysrootNotFound { .. } => ErrorKind::NotFound,
             Error::ProgramNotFound { .. } => ErrorKind::NotFound,
             Error::ProgramChanged { .. } | Error::Io { .. } => ErrorKind::Io,
@@ -263,6 +268,9 @@ impl Error {
             Error::SysrootNotFound { .. } => Some(
                 "pass --sysroot a directory that stands for the target's / (holding its lib and usr/lib)".to_string(),
             ),
+            Error::BaseDirectoryConflict { .. } => {
+                Some("build on scratch or builtin:static to bundle libraries, or on a base that has them".to_string())
+            }
             Error::BaseHasLibc { .. } => Some(
                 "drop --bundle-libs to use the base's libraries, or build on scratch or builtin:static \
                  to bundle them"

@@ -449,3 +449,26 @@ fn readme_snippets_run() {
         assert!(out.stdout_text().starts_with("user nonroot\n"), "{archive}: {}", out.stdout_text());
     }
 }
+
+#[test]
+fn a_base_whose_lib_is_a_symlink_is_refused() {
+    // A merged-/usr base without a loader, made by umoci: /lib -> usr/lib.
+    let dir = scratch_dir();
+    let program = zlib_program(dir.path());
+    let layout = dir.path().join("merged-usr");
+    let reference = format!("{}:base", layout.display());
+    exec_ok(Command::new("umoci").args(["init", "--layout"]).arg(&layout));
+    exec_ok(Command::new("umoci").args(["new", "--image", &reference]));
+    let bundle = dir.path().join("bundle");
+    oci::umoci_unpack(&layout, "base", &bundle);
+    fs::create_dir_all(bundle.join("rootfs/usr/lib")).unwrap();
+    symlink("usr/lib", bundle.join("rootfs/lib")).unwrap();
+    exec_ok(Command::new("umoci").args(["repack", "--image", &reference]).arg(&bundle));
+
+    let archive = dir.path().join("out.tar");
+    let base = format!("oci:{reference}");
+    let out = build(&[&s(&program), "--from", &base, "--bundle-libs", "-o", &s(&archive)]);
+    out.assert_failure("--bundle-libs over a /lib symlink");
+    assert!(out.stderr_text().contains("has /lib as a symlink to usr/lib"), "{}", out.stderr_text());
+    assert!(!archive.exists());
+}

@@ -181,6 +181,11 @@ impl ResolvedBase {
     pub(crate) fn has_file(&mut self, path: &str, scratch: &std::path::Path) -> Result<bool> {
         tree::has_file(&mut self.layers, path, scratch)
     }
+
+    /// The base's merged file system, to look up several paths after one read.
+    pub(crate) fn tree(&mut self, scratch: &std::path::Path) -> Result<tree::Tree> {
+        tree::Tree::read(&mut self.layers, scratch)
+    }
 }
 
 impl Base {

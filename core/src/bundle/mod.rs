@@ -167,6 +167,24 @@ impl Bundle {
         Ok(())
     }
 
+    /// The directories the layer adds (absolute, parents first): a base must not have a
+    /// symlink or file at any of them, or the layer would replace it.
+    pub fn directories(&self) -> Vec<String> {
+        let mut dirs = BTreeSet::new();
+        let paths = self.files.keys().chain(self.symlinks.iter().map(|(p, _)| p)).map(String::as_str);
+        for path in paths.chain([RECORD_PATH]) {
+            let mut dir = path;
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if parent.is_empty() {
+                    break;
+                }
+                dirs.insert(parent.to_string());
+                dir = parent;
+            }
+        }
+        dirs.into_iter().collect()
+    }
+
     /// Bytes of library files the layer holds.
     pub fn size(&self) -> u64 {
         self.libraries.iter().map(|l| l.size).sum()

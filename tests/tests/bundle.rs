@@ -1,7 +1,7 @@
 //! `--bundle-libs`: dynamically linked programs nobody here wrote the loader or libraries of
 //! (gcc + glibc + zlib + OpenSSL, rustc's default gnu target, PyInstaller, an arm64 program
 //! with Debian's cross sysroot under QEMU), built on `builtin:static` and run as its non-root
-//! user by runc (after umoci unpack), a private Docker engine and podman. Each fails without
+//! user by runc (after umoci unpack), a private Docker engine, a private containerd and podman. Each fails without
 //! `--bundle-libs` (refused, or with `--allow-dynamic` failing when it starts) and runs with it.
 //! Then the bad inputs: a library missing from the sysroot, a wrong-architecture library first
 //! on the search path, a symlink pointing out of the sysroot, a missing sysroot.
@@ -10,9 +10,11 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use serde_json::Value;
-use zeroimage_tests::process::{exec, exec_ok, require_tool, scratch_dir, unique_name};
+use zeroimage_tests::process::{exec, exec_ok, exec_timeout, require_tool, scratch_dir, unique_name, Daemon};
 use zeroimage_tests::{oci, zeroimage_cmd, DockerDaemon, ImageLayout, OutputExt, Podman};
 
 const PROBE_SOURCE: &str = include_str!("../fixtures/bundle/probe.c");
@@ -78,18 +80,84 @@ fn run_runc(archive: &Path) -> Output {
     oci::runc_run(&layout, "t", &[])
 }
 
-/// Run the image under runc, Docker and (with `podman`) podman, as the image's user, and
-/// check each output with `check`.
-fn run_everywhere(archive: &Path, image: &str, podman: bool, check: impl Fn(&str, &Output)) {
+/// A private containerd 1.6 (its own root, state and sockets; CRI cgroups off), as
+/// ../shared/notes/runtime-facts.md describes; `ctr` imports and runs images with the native
+/// snapshotter.
+struct Containerd {
+    socket: PathBuf,
+    /// Imports (and removals) one at a time: two concurrent imports sharing a base layer race
+    /// in containerd 1.6 ("parent snapshot … does not exist").
+    import: std::sync::Mutex<()>,
+    _daemon: Daemon,
+    _dir: tempfile::TempDir,
+}
+
+impl Containerd {
+    /// One containerd shared by the tests of this process (stopped by its watchdog at exit).
+    fn shared() -> &'static Containerd {
+        static SHARED: OnceLock<Containerd> = OnceLock::new();
+        SHARED.get_or_init(|| {
+            require_tool("containerd");
+            require_tool("ctr");
+            let dir = scratch_dir();
+            let root = dir.path();
+            let socket = root.join("c.sock");
+            let config = root.join("config.toml");
+            let text = format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n[grpc]\n  address = \"{0}/c.sock\"\n\
+                 [ttrpc]\n  address = \"{0}/c.ttrpc.sock\"\n[debug]\n  address = \"{0}/c.debug.sock\"\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\"]\n  disable_cgroup = true\n",
+                root.display()
+            );
+            fs::write(&config, text).unwrap();
+            let mut cmd = Command::new("containerd");
+            cmd.arg("--config").arg(&config);
+            let mut daemon = Daemon::spawn("containerd", &mut cmd, &root.join("containerd.log"), Some(root));
+            let mut probe = Command::new("ctr");
+            probe.arg("--address").arg(&socket).arg("version");
+            daemon.wait_until("answering `ctr version`", Duration::from_secs(60), || {
+                exec_timeout(&mut probe, Duration::from_secs(20)).status.success()
+            });
+            Containerd { socket, import: std::sync::Mutex::new(()), _daemon: daemon, _dir: dir }
+        })
+    }
+
+    fn ctr(&self) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address").arg(&self.socket);
+        cmd
+    }
+
+    /// `ctr images import` the archive, then `ctr run --rm` the image named `image` (as
+    /// `docker.io/library/NAME:TAG`), whatever the outcome.
+    fn run(&self, archive: &Path, image: &str) -> Output {
+        {
+            let _one_at_a_time = self.import.lock().unwrap_or_else(|e| e.into_inner());
+            exec_ok(self.ctr().args(["images", "import", "--snapshotter", "native"]).arg(archive));
+        }
+        let full = format!("docker.io/library/{image}");
+        let name = unique_name("bundle");
+        let out = exec_timeout(
+            self.ctr().args(["run", "--rm", "--snapshotter", "native", &full, &name]),
+            Duration::from_secs(120),
+        );
+        let _one_at_a_time = self.import.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = exec(self.ctr().args(["images", "rm", &full]));
+        out
+    }
+}
+
+/// Run the image under runc, Docker, containerd and podman, as the image's user, and check
+/// each output with `check`.
+fn run_everywhere(archive: &Path, image: &str, check: impl Fn(&str, &Output)) {
     check("runc", &run_runc(archive));
     let docker = DockerDaemon::shared();
     docker.load(archive);
     check("docker", &docker.run(image, &[]));
-    if podman {
-        let podman = Podman::new();
-        podman.load(archive);
-        check("podman", &podman.run(image, &[]));
-    }
+    check("containerd", &Containerd::shared().run(archive, image));
+    let podman = Podman::new();
+    podman.load(archive);
+    check("podman", &podman.run(image, &[]));
 }
 
 /// The record of bundled libraries in the image's library layer (the layer below the
@@ -148,7 +216,7 @@ fn c_program_with_zlib_and_openssl() {
     fails_without_bundle_libs(dir.path(), &probe);
 
     let (archive, image, result) = build_image(dir.path(), &probe, &["--bundle-libs"]);
-    run_everywhere(&archive, &image, true, |runtime, out| {
+    run_everywhere(&archive, &image, |runtime, out| {
         out.assert_success(runtime);
         let text = out.stdout_text();
         assert!(text.starts_with("user nonroot\n"), "{runtime}: {text}");
@@ -199,7 +267,7 @@ fn rust_program_for_the_default_gnu_target() {
     let libraries: Vec<&str> =
         result["bundled"]["libraries"].as_array().unwrap().iter().map(|l| l["path"].as_str().unwrap()).collect();
     assert!(libraries.iter().any(|p| p.ends_with("/libgcc_s.so.1")), "{libraries:?}");
-    run_everywhere(&archive, &image, false, |runtime, out| {
+    run_everywhere(&archive, &image, |runtime, out| {
         out.assert_success(runtime);
         assert!(out.stdout_text().contains("rust caught=true sum=5050"), "{runtime}: {}", out.stdout_text());
     });
@@ -219,7 +287,7 @@ fn arm64_program_from_a_cross_sysroot_under_qemu() {
     let (archive, image, result) = build_image(dir.path(), &probe, &["--sysroot", "/usr/aarch64-linux-gnu"]);
     assert_eq!(result["platform"], "linux/arm64");
     assert_eq!(result["bundled"]["interpreter"], "/lib/ld-linux-aarch64.so.1");
-    run_everywhere(&archive, &image, false, |runtime, out| {
+    run_everywhere(&archive, &image, |runtime, out| {
         out.assert_success(runtime);
         assert_eq!(out.stdout_text(), "user nonroot\n", "{runtime}");
     });
@@ -274,7 +342,7 @@ fn pyinstaller_one_file_program() {
     fails_without_bundle_libs(dir.path(), &program);
 
     let (archive, image, _) = build_image(dir.path(), &program, &["--bundle-libs"]);
-    run_everywhere(&archive, &image, true, |runtime, out| {
+    run_everywhere(&archive, &image, |runtime, out| {
         out.assert_success(runtime);
         let text = out.stdout_text();
         assert!(text.contains("ssl OpenSSL"), "{runtime}: {text}");

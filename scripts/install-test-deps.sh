@@ -17,6 +17,7 @@
 #   jq pigz tar gzip                   shell-side helpers and the benchmark's baseline
 #   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
 #   libssl-dev zlib1g-dev python3-venv --bundle-libs test programs: C with OpenSSL and zlib, PyInstaller
+#   musl-tools                         the same for a musl program (musl-gcc)
 #   qemu-user-static binfmt-support    run the arm64 dynamic program (tests/tests/bundle.rs enables binfmt)
 set -eu
 
@@ -30,7 +31,7 @@ gcc libc6-dev binutils
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 jq pigz tar gzip
 zstd time
-libssl-dev zlib1g-dev python3-venv
+libssl-dev zlib1g-dev python3-venv musl-tools
 qemu-user-static binfmt-support
 "
 

@@ -1,6 +1,6 @@
 //! `--bundle-libs`: dynamically linked programs nobody here wrote the loader or libraries of
-//! (gcc + glibc + zlib + OpenSSL, rustc's default gnu target, PyInstaller, an arm64 program
-//! with Debian's cross sysroot under QEMU), built on `builtin:static` and run as its non-root
+//! (gcc + glibc + zlib + OpenSSL, rustc's default gnu target, PyInstaller, musl-gcc, an arm64
+//! program with Debian's cross sysroot under QEMU), built on `builtin:static` and run as its non-root
 //! user by runc (after umoci unpack), a private Docker engine, a private containerd and podman. Each fails without
 //! `--bundle-libs` (refused, or with `--allow-dynamic` failing when it starts) and runs with it.
 //! Then the bad inputs: a library missing from the sysroot, a wrong-architecture library first
@@ -287,6 +287,23 @@ fn arm64_program_from_a_cross_sysroot_under_qemu() {
     let (archive, image, result) = build_image(dir.path(), &probe, &["--sysroot", "/usr/aarch64-linux-gnu"]);
     assert_eq!(result["platform"], "linux/arm64");
     assert_eq!(result["bundled"]["interpreter"], "/lib/ld-linux-aarch64.so.1");
+    run_everywhere(&archive, &image, |runtime, out| {
+        out.assert_success(runtime);
+        assert_eq!(out.stdout_text(), "user nonroot\n", "{runtime}");
+    });
+}
+
+#[test]
+fn musl_program() {
+    // Debian's musl-gcc: PT_INTERP /lib/ld-musl-x86_64.so.1, DT_NEEDED libc.so (the loader itself).
+    let dir = scratch_dir();
+    let probe = compile_probe(dir.path(), "probe-musl", "musl-gcc", &[]);
+    fails_without_bundle_libs(dir.path(), &probe);
+    let (archive, image, result) = build_image(dir.path(), &probe, &["--bundle-libs"]);
+    let libraries = result["bundled"]["libraries"].as_array().unwrap();
+    assert_eq!(libraries.len(), 1, "only the loader, which is musl's libc: {libraries:?}");
+    assert_eq!(libraries[0]["path"], "/lib/ld-musl-x86_64.so.1");
+    assert_eq!(libraries[0]["package"], "musl");
     run_everywhere(&archive, &image, |runtime, out| {
         out.assert_success(runtime);
         assert_eq!(out.stdout_text(), "user nonroot\n", "{runtime}");

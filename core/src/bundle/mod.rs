@@ -4,7 +4,8 @@
 //! Resolution follows ld.so (glibc) and musl's loader:
 //! - the loader itself, at the program's `PT_INTERP` path;
 //! - each object's `DT_NEEDED`, breadth first, skipping names an already loaded object
-//!   answers to (its `DT_SONAME`, or the name it was loaded by);
+//!   answers to (its `DT_SONAME`, or the name it was loaded by; musl's loader answers to
+//!   `libc.*` and the other names of its C library);
 //! - searched in order: `DT_RPATH` of the object and of the objects that loaded it, up to the
 //!   program (only when the object has no `DT_RUNPATH`), `DT_RUNPATH`, the sysroot's
 //!   `/etc/ld.so.conf` (with its `include`s; musl: `/etc/ld-musl-ARCH.path`), then the default
@@ -414,8 +415,17 @@ impl<'a> Resolver<'a> {
         Ok(())
     }
 
-    /// Whether an object loaded already answers to `name`.
+    /// Whether an object loaded already answers to `name`. musl's loader is also the C
+    /// library: it answers to `libc.*`, `libpthread.*`, `librt.*`, `libm.*`, `libdl.*`,
+    /// `libutil.*` and `libxnet.*` itself, as its `load_library` does.
     fn is_loaded(&self, name: &str) -> bool {
+        if self.musl.is_some() && self.objects.len() > 1 {
+            let rest = name.strip_prefix("lib").unwrap_or_default();
+            let reserved = ["c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet."];
+            if reserved.iter().any(|r| rest.starts_with(r)) {
+                return true;
+            }
+        }
         self.objects.iter().skip(1).any(|o| o.name == name || o.info.soname.as_deref() == Some(name))
     }
 

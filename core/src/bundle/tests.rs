@@ -272,6 +272,9 @@ fn musl_uses_its_own_search_path() {
     let program = f.program(Elf { interp: Some(ld), ..prog(vec!["libz.so.1", "libc.musl-x86_64.so.1"]) });
     let bundle = f.resolve(&program, &[]).unwrap();
     assert_eq!(paths(&bundle), [ld, "/usr/local/lib/libz.so.1"]);
+    // musl-gcc programs need `libc.so`, which musl's loader answers to itself (Debian's has no soname).
+    let program = f.program(Elf { interp: Some(ld), ..prog(vec!["libc.so", "libm.so", "libpthread.so.0"]) });
+    assert_eq!(paths(&f.resolve(&program, &[]).unwrap()), [ld]);
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub mod sink;
 
 pub use base::{write_base, Base, BaseOptions, Builtin, BuiltinItem};
 pub use build::{build_image, parse_key_value, BuildOptions, BuildResult, Progress, ProgressFn, Stage};
-pub use bundle::{Bundle, BundleOptions, BundledLibrary};
+pub use bundle::{Bundle, BundleEntry, BundleOptions, BundledLibrary};
 pub use cancel::CancelToken;
 pub use digest::{is_sha256_digest, sha256_digest};
 pub use error::{Error, ErrorKind, Result};

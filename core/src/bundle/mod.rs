@@ -77,6 +77,31 @@ pub struct BundledLibrary {
     pub version: Option<String>,
 }
 
+/// One entry of the libraries' layer (see [`Bundle::entries`]); paths are absolute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleEntry {
+    /// A directory (mode 0755).
+    Dir { path: String },
+    /// A regular file with the bytes of `source`, a file on this machine.
+    File { path: String, source: PathBuf, mode: u32 },
+    /// A symbolic link.
+    Symlink { path: String, target: String },
+    /// A regular file with `data` (the record).
+    Bytes { path: String, data: Vec<u8>, mode: u32 },
+}
+
+impl BundleEntry {
+    /// Its absolute path in the image.
+    pub fn path(&self) -> &str {
+        match self {
+            BundleEntry::Dir { path }
+            | BundleEntry::File { path, .. }
+            | BundleEntry::Symlink { path, .. }
+            | BundleEntry::Bytes { path, .. } => path,
+        }
+    }
+}
+
 /// The libraries to add for a program: the result of [`resolve`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
@@ -114,8 +139,34 @@ impl Bundle {
         self.libraries.is_empty()
     }
 
-    /// Write the layer's entries: parent directories first, everything sorted, fixed owners
-    /// (root) and modes (directories and libraries 0755, the record 0644).
+    /// The entries of the libraries' layer, in the order they are written: sorted by path,
+    /// parents first. Owners are root; modes are 0755 for directories and libraries, 0644 for
+    /// the record, 0777 for symlinks.
+    pub fn entries(&self) -> Vec<BundleEntry> {
+        let mut items: BTreeMap<String, BundleEntry> = BTreeMap::new();
+        let all = self
+            .files
+            .iter()
+            .map(|(path, host)| BundleEntry::File { path: path.clone(), source: host.clone(), mode: 0o755 })
+            .chain(
+                self.symlinks
+                    .iter()
+                    .map(|(path, target)| BundleEntry::Symlink { path: path.clone(), target: target.clone() }),
+            )
+            .chain([BundleEntry::Bytes { path: RECORD_PATH.to_string(), data: self.record(), mode: 0o644 }]);
+        for entry in all {
+            let rel = entry.path().trim_start_matches('/').to_string();
+            let parts: Vec<&str> = rel.split('/').collect();
+            for i in 1..parts.len() {
+                let dir = parts[..i].join("/");
+                items.insert(format!("{dir}/"), BundleEntry::Dir { path: format!("/{dir}") });
+            }
+            items.insert(rel, entry);
+        }
+        items.into_values().collect()
+    }
+
+    /// Write the layer's [`entries`](Bundle::entries) to `tar`.
     pub(crate) fn write_entries(
         &self,
         tar: &mut crate::layer::TarWriter<&mut dyn std::io::Write>,
@@ -123,44 +174,20 @@ impl Bundle {
         mut on_progress: impl FnMut(u64),
     ) -> Result<()> {
         use crate::layer::Owner;
-        enum Item<'a> {
-            Dir,
-            File(&'a Path),
-            Link(&'a str),
-            Record(Vec<u8>),
-        }
-        let mut items: BTreeMap<String, Item> = BTreeMap::new();
-        let all = self
-            .files
-            .iter()
-            .map(|(path, host)| (path.as_str(), Item::File(host)))
-            .chain(self.symlinks.iter().map(|(path, target)| (path.as_str(), Item::Link(target))))
-            .chain([(RECORD_PATH, Item::Record(self.record()))]);
-        for (path, item) in all {
-            let rel = path.trim_start_matches('/');
-            let parts: Vec<&str> = rel.split('/').collect();
-            for i in 1..parts.len() {
-                items.insert(format!("{}/", parts[..i].join("/")), Item::Dir);
-            }
-            items.insert(rel.to_string(), item);
-        }
-        let dir = Owner { uid: 0, gid: 0, mode: 0o755 };
-        let file = Owner { uid: 0, gid: 0, mode: 0o644 };
+        let owner = |mode| Owner { uid: 0, gid: 0, mode };
         let mut done = 0u64;
-        for (path, item) in &items {
-            match item {
-                Item::Dir => tar.dir(path, dir).map_err(|e| Error::io("write the library layer for", path, e))?,
-                Item::Link(target) => {
-                    tar.symlink(path, target, dir).map_err(|e| Error::io("write the library layer for", path, e))?
-                }
-                Item::Record(bytes) => {
-                    tar.bytes(path, file, bytes).map_err(|e| Error::io("write the library layer for", path, e))?
-                }
-                Item::File(host) => {
-                    let mut reader = File::open(host).map_err(|e| Error::io("open", host, e))?;
-                    let size = reader.metadata().map_err(|e| Error::io("read", host, e))?.len();
+        for entry in self.entries() {
+            let path = entry.path().trim_start_matches('/');
+            let write_err = |e| Error::io("write the library layer for", path, e);
+            match &entry {
+                BundleEntry::Dir { .. } => tar.dir(&format!("{path}/"), owner(0o755)).map_err(write_err)?,
+                BundleEntry::Symlink { target, .. } => tar.symlink(path, target, owner(0o777)).map_err(write_err)?,
+                BundleEntry::Bytes { data, mode, .. } => tar.bytes(path, owner(*mode), data).map_err(write_err)?,
+                BundleEntry::File { source, mode, .. } => {
+                    let mut reader = File::open(source).map_err(|e| Error::io("open", source, e))?;
+                    let size = reader.metadata().map_err(|e| Error::io("read", source, e))?.len();
                     let start = done;
-                    tar.file(path, dir, size, &mut reader, host, cancel, |n| on_progress(start + n))?;
+                    tar.file(path, owner(*mode), size, &mut reader, source, cancel, |n| on_progress(start + n))?;
                     done += size;
                 }
             }

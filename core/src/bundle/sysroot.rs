@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 const MAX_SYMLINKS: usize = 40;
 /// Nested `include` levels in `ld.so.conf`.
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// Configuration files read for one `ld.so.conf` (includes can fan out).
+const MAX_CONF_FILES: usize = 256;
 /// Bytes of one loader configuration file we read.
 const MAX_CONF_BYTES: u64 = 1 << 20;
 
@@ -87,11 +89,16 @@ impl Sysroot {
     /// The directories listed by `/etc/ld.so.conf` and the files it includes, in order.
     pub(crate) fn ld_so_conf(&self) -> Vec<String> {
         let mut dirs = Vec::new();
-        self.read_conf("/etc/ld.so.conf", 0, &mut dirs);
+        let mut budget = MAX_CONF_FILES;
+        self.read_conf("/etc/ld.so.conf", 0, &mut budget, &mut dirs);
         dedup(dirs)
     }
 
-    fn read_conf(&self, path: &str, depth: usize, dirs: &mut Vec<String>) {
+    fn read_conf(&self, path: &str, depth: usize, budget: &mut usize, dirs: &mut Vec<String>) {
+        if *budget == 0 {
+            return;
+        }
+        *budget -= 1;
         let Some(text) = self.read_small(path) else { return };
         let here = path.rsplit_once('/').map_or("/", |(dir, _)| if dir.is_empty() { "/" } else { dir });
         for line in text.lines() {
@@ -104,7 +111,7 @@ impl Sysroot {
                     let pattern =
                         if pattern.starts_with('/') { pattern.to_string() } else { format!("{here}/{pattern}") };
                     for file in self.glob(&pattern) {
-                        self.read_conf(&file, depth + 1, dirs);
+                        self.read_conf(&file, depth + 1, budget, dirs);
                     }
                 }
             } else if line.starts_with("hwcap") {
@@ -270,6 +277,14 @@ mod tests {
         let (_dir, s) = tree();
         fs::write(s.host("/etc/ld.so.conf"), "include /etc/ld.so.conf\n/x\n").unwrap();
         assert_eq!(s.ld_so_conf(), ["/x"]);
+        // Ten files that each include all ten: bounded, not 10^8 reads.
+        fs::write(s.host("/etc/ld.so.conf"), "include ld.so.conf.d/*.conf\n").unwrap();
+        for i in 0..10 {
+            fs::write(s.host(&format!("/etc/ld.so.conf.d/{i}.conf")), format!("include *.conf\n/d{i}\n")).unwrap();
+        }
+        let start = std::time::Instant::now();
+        assert_eq!(s.ld_so_conf().len(), 10);
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub(crate) fn owners(sysroot: &Sysroot, paths: &[String]) -> BTreeMap<String, Pa
         .collect();
     lists.sort();
     let wanted_bytes: BTreeMap<&[u8], &String> = wanted.iter().map(|(k, v)| (k.as_bytes(), *v)).collect();
+    // Most lines (documentation, headers) are rejected by their length alone.
+    let lengths: BTreeSet<usize> = wanted.keys().map(String::len).collect();
     let distinct = paths.iter().collect::<BTreeSet<_>>().len();
     for list in lists {
         // Each list is read whole and split as bytes: this scan is most of the cost of bundling.
@@ -62,8 +64,11 @@ pub(crate) fn owners(sysroot: &Sysroot, paths: &[String]) -> BTreeMap<String, Pa
         if file.read_to_end(&mut bytes).is_err() {
             continue;
         }
-        let hits: Vec<&String> =
-            bytes.split(|&b| b == b'\n').filter_map(|line| wanted_bytes.get(line).copied()).collect();
+        let hits: Vec<&String> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|line| lengths.contains(&line.len()))
+            .filter_map(|line| wanted_bytes.get(line).copied())
+            .collect();
         if hits.is_empty() {
             continue;
         }

@@ -164,6 +164,49 @@ add "cp-base-nosync" "cp base archive + build (scratch), no sync" "$input" "cp-b
 add "zeroimage-extend" "zeroimage build --from oci-archive:base.tar" "$input" "cp-base" "rm -f ze.tar" \
   "$ZEROIMAGE build hello --from oci-archive:base$base_mib.tar -o ze.tar -q" archive "ze.tar"
 
+# --bundle-libs: a dynamically linked program the size of a PyInstaller one-file program
+# (17 MiB: a small C program using zlib, padded like the programs above), built on builtin:static
+# with its loader and libraries bundled (libz, libc and glibc's companions: ~3 MB), against the
+# same build with --allow-dynamic. Its "wall / pipeline" column is that ratio (target <= 1.3).
+if [ "$quick" = 1 ]; then dyn_mib=4; else dyn_mib=17; fi
+if [ ! -s "dyn$dyn_mib" ]; then
+  printf '#include <stdio.h>\n#include <zlib.h>\nint main(void) { printf("zlib %%s\\n", zlibVersion()); return 0; }\n' > dyn.c
+  gcc -O2 -o dynhead dyn.c -lz
+  python3 "$here/mkinput.py" dynhead $((dyn_mib << 20)) "dyn$dyn_mib"
+fi
+input="dynamic, $dyn_mib MiB + libz, libc"
+add "zeroimage-allow-dynamic" "zeroimage build --from builtin:static --allow-dynamic" "$input" \
+  "zeroimage-allow-dynamic" "rm -f zad.tar" \
+  "$ZEROIMAGE build dyn$dyn_mib --from builtin:static --allow-dynamic -o zad.tar -q" archive "zad.tar"
+add "zeroimage-bundle-libs" "zeroimage build --from builtin:static --bundle-libs (/ --allow-dynamic)" "$input" \
+  "zeroimage-allow-dynamic" "rm -f zbl.tar" \
+  "$ZEROIMAGE build dyn$dyn_mib --from builtin:static --bundle-libs -o zbl.tar -q" archive "zbl.tar"
+
+# The same with a real PyInstaller one-file program (Python's ssl and zoneinfo inside), when
+# PyInstaller can be installed into a venv here (pip, from PyPI; not in --quick mode).
+if [ "$quick" = 0 ] && [ ! -x pyi/dist/app ]; then
+  if [ ! -x pyi-venv/bin/pyinstaller ] && [ "$install" = 1 ]; then
+    say "installing PyInstaller into $work/pyi-venv"
+    { python3 -m venv pyi-venv && pyi-venv/bin/pip install -q pyinstaller; } >/dev/null 2>&1 \
+      || say "PyInstaller not installable; its case is skipped"
+  fi
+  if [ -x pyi-venv/bin/pyinstaller ]; then
+    mkdir -p pyi
+    printf 'import ssl, zoneinfo\nprint(ssl.OPENSSL_VERSION, zoneinfo.ZoneInfo("Europe/Paris"))\n' > pyi/app.py
+    (cd pyi && ../pyi-venv/bin/pyinstaller --onefile --noconfirm --log-level WARN app.py >/dev/null 2>&1) \
+      || say "PyInstaller failed; its case is skipped"
+  fi
+fi
+if [ -x pyi/dist/app ]; then
+  input="PyInstaller one-file, $(( $(stat -c %s pyi/dist/app) >> 20 )) MiB"
+  add "pyi-allow-dynamic" "zeroimage build --from builtin:static --allow-dynamic" "$input" \
+    "pyi-allow-dynamic" "rm -f pad.tar" \
+    "$ZEROIMAGE build pyi/dist/app --from builtin:static --allow-dynamic -o pad.tar -q" archive "pad.tar"
+  add "pyi-bundle-libs" "zeroimage build --from builtin:static --bundle-libs (/ --allow-dynamic)" "$input" \
+    "pyi-allow-dynamic" "rm -f pbl.tar" \
+    "$ZEROIMAGE build pyi/dist/app --from builtin:static --bundle-libs -o pbl.tar -q" archive "pbl.tar"
+fi
+
 say "running $(wc -l < "$cases") cases x $runs runs in $work (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 md=()
 [ "$record" = 1 ] && md=(--markdown "$work/table.md")

@@ -18,6 +18,9 @@
 #   qemu-user-static binfmt-support    run arm64/arm programs and containers (tests/src/program.rs ensure_qemu)
 #   jq pigz tar gzip                   shell-side helpers and the benchmark's baseline
 #   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
+#   libssl-dev zlib1g-dev python3-venv --bundle-libs test programs: C with OpenSSL and zlib, PyInstaller
+#   musl-tools                         the same for a musl program (musl-gcc)
+#   qemu-user-static binfmt-support    run the arm64 dynamic program (tests/tests/bundle.rs enables binfmt)
 set -eu
 
 PACKAGES="
@@ -32,6 +35,8 @@ gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
 qemu-user-static binfmt-support
 jq pigz tar gzip
 zstd time
+libssl-dev zlib1g-dev python3-venv musl-tools
+qemu-user-static binfmt-support
 "
 
 missing=""

@@ -2,6 +2,7 @@
 
 use crate::add::Add;
 use crate::base::Base;
+use crate::bundle::{self, Bundle, BundleOptions};
 use crate::cancel::CancelToken;
 use crate::config::ConfigEdits;
 use crate::entry::LayerOptions;
@@ -41,6 +42,15 @@ pub struct BuildOptions {
     /// Names for the image (`--tag`): written into archives' `RepoTags` and `index.json`.
     /// When empty, archives name the image `<program name>:latest` if that is a valid name.
     pub tags: Vec<Reference>,
+    /// Add the program's loader and shared libraries as a layer below the program's
+    /// (`--bundle-libs`); see [`crate::bundle`]. Implied by `sysroot` and `bundle_lib`.
+    pub bundle_libs: bool,
+    /// Where bundled libraries come from (`--sysroot`); default `/`, only for a program of
+    /// this machine's architecture. With several programs, it serves those of other
+    /// architectures, and this machine's own programs take `/`.
+    pub sysroot: Option<PathBuf>,
+    /// Libraries to bundle that the program only `dlopen`s, by soname (`--bundle-lib`).
+    pub bundle_lib: Vec<String>,
     /// With several programs pushed: also tag each platform's image as `TAG-<arch>`.
     pub platform_tags: bool,
     /// With several programs written to an archive: the platform whose image
@@ -74,6 +84,9 @@ impl fmt::Debug for BuildOptions {
             .field("annotations", &self.annotations)
             .field("tags", &self.tags)
             .field("add", &self.add)
+            .field("bundle_libs", &self.bundle_libs)
+            .field("sysroot", &self.sysroot)
+            .field("bundle_lib", &self.bundle_lib)
             .field("platform_tags", &self.platform_tags)
             .field("docker_platform", &self.docker_platform)
             .field("allow_dynamic", &self.allow_dynamic)
@@ -103,6 +116,9 @@ pub struct BuildResult {
     pub index_digest: Option<String>,
     /// Each platform's image: its platform and manifest digest.
     pub manifests: Vec<PlatformManifest>,
+    /// The libraries bundled with `bundle_libs` into the (first) image (also recorded in the
+    /// image at [`crate::bundle::RECORD_PATH`]); `None` without it.
+    pub bundled: Option<Bundle>,
     /// Every output written, as transport strings (`oci-archive:hello.tar`).
     pub outputs: Vec<String>,
     /// What each output holds: its transport string and the digest it received.
@@ -120,6 +136,8 @@ pub struct PlatformManifest {
     pub platform: Platform,
     /// Its manifest digest.
     pub digest: String,
+    /// The libraries bundled into it (`bundle_libs`).
+    pub bundled: Option<Bundle>,
 }
 
 impl BuildResult {
@@ -130,7 +148,9 @@ impl BuildResult {
         written: Vec<Written>,
         sinks: &[Sink],
         tags: &[Reference],
+        mut bundled: Vec<Option<Bundle>>,
     ) -> BuildResult {
+        bundled.resize(images.len(), None);
         let first = &images[0];
         let digest = index.map_or(&first.manifest_digest, |i| &i.manifest_digest).clone();
         BuildResult {
@@ -138,9 +158,15 @@ impl BuildResult {
             size: index.map_or_else(|| first.size(), ImageIndex::size),
             platform: first.platform.clone(),
             index_digest: index.map(|i| i.manifest_digest.clone()),
+            bundled: bundled[0].clone(),
             manifests: images
                 .iter()
-                .map(|i| PlatformManifest { platform: i.platform.clone(), digest: i.manifest_digest.clone() })
+                .zip(bundled)
+                .map(|(i, bundled)| PlatformManifest {
+                    platform: i.platform.clone(),
+                    digest: i.manifest_digest.clone(),
+                    bundled,
+                })
                 .collect(),
             outputs: sinks.iter().map(Sink::to_string).collect(),
             written,
@@ -283,24 +309,55 @@ pub fn build_images(
     let registry = options.registry.cancelled_by(&options.cancel);
     let temp_dir = temp_dir_for(sinks);
 
-    // Resolve the base for every platform and check each program can run on it, before any
-    // layer is written.
+    // Resolve the base for every platform and check each program can run on it (or which
+    // libraries it needs), before any layer is written.
+    let bundling = options.bundle_libs || options.sysroot.is_some() || !options.bundle_lib.is_empty();
+    let host = Platform::new("linux", std::env::consts::ARCH, None)?;
     let mut builders = Vec::with_capacity(opened.len());
+    let mut bundles: Vec<Option<Bundle>> = Vec::with_capacity(opened.len());
     for program in &opened {
         let mut image = ImageBuilder::from_base(base, program.platform(), &registry)?;
+        let bundle = if bundling {
+            let own = opened.len() > 1 && program.platform().architecture() == host.architecture();
+            let sysroot = if own { None } else { options.sysroot.clone() };
+            let bundle_options = BundleOptions { sysroot, extra: options.bundle_lib.clone() };
+            Some(bundle::resolve(program.path(), &path_in_image, &bundle_options)?)
+        } else {
+            None
+        };
         if let Some(interpreter) = program.interpreter() {
-            if !options.allow_dynamic && !image.has_file(interpreter, &temp_dir, &options.cancel)? {
-                return Err(Error::DynamicProgram {
-                    path: program.path().to_path_buf(),
-                    interpreter: interpreter.to_string(),
-                    base: base.to_string(),
-                });
+            match &bundle {
+                // Bases with their own C library are refused, and so are directories the layer
+                // would turn from a symlink (a merged /usr's /lib → usr/lib) into a directory.
+                Some(bundle) => {
+                    let tree = image.tree(&temp_dir, &options.cancel)?;
+                    if tree.has_file(interpreter) {
+                        return Err(Error::BaseHasLibc {
+                            base: base.to_string(),
+                            interpreter: interpreter.to_string(),
+                        });
+                    }
+                    for path in bundle.directories() {
+                        if let Some(what) = tree.non_directory(&path) {
+                            return Err(Error::BaseDirectoryConflict { base: base.to_string(), path, what });
+                        }
+                    }
+                }
+                None if !options.allow_dynamic && !image.has_file(interpreter, &temp_dir, &options.cancel)? => {
+                    return Err(Error::DynamicProgram {
+                        path: program.path().to_path_buf(),
+                        interpreter: interpreter.to_string(),
+                        base: base.to_string(),
+                    });
+                }
+                None => {}
             }
         }
         if let Some(format) = options.format {
             image.set_format(format);
         }
         builders.push(image);
+        bundles.push(bundle);
     }
     for sink in sinks {
         sink.preflight()?;
@@ -329,25 +386,42 @@ pub fn build_images(
         true => None,
         false => Some(Layer::from_entries(added, &layer_options(builders[0].format()))?),
     };
-    let program_layers: Vec<Result<Layer>> = std::thread::scope(|scope| {
+    // Each program's layers: its bundled libraries (if any), then the program.
+    type Layers = (Option<Layer>, Layer);
+    let program_layers: Vec<Result<Layers>> = std::thread::scope(|scope| {
         let tasks: Vec<_> = opened
             .iter()
             .zip(&builders)
-            .map(|(program, image)| {
+            .zip(&bundles)
+            .map(|((program, image), bundle)| {
                 let options = layer_options(image.format());
                 let entry = program.entry(&path_in_image);
-                scope.spawn(move || Layer::from_entries(vec![entry], &options))
+                let libraries = bundle.as_ref().filter(|b| !b.is_empty()).map(Bundle::layer_entries);
+                scope.spawn(move || -> Result<Layers> {
+                    let libraries = libraries.map(|entries| Layer::from_entries(entries, &options)).transpose()?;
+                    Ok((libraries, Layer::from_entries(vec![entry], &options)?))
+                })
             })
             .collect();
         tasks.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     });
     let mut images = Vec::with_capacity(builders.len());
-    for ((mut image, program), layer) in builders.into_iter().zip(&opened).zip(program_layers) {
+    for (((mut image, program), layers), bundle) in builders.into_iter().zip(&opened).zip(program_layers).zip(&bundles)
+    {
         if let Some(added_layer) = &added_layer {
             let what: Vec<String> = options.add.iter().map(ToString::to_string).collect();
             image.append(added_layer.clone(), format!("zeroimage {version}: ADD {}", what.join(" ")));
         }
-        image.append(layer?, format!("zeroimage {version}: COPY {} {path_in_image}", program.file_name()));
+        let (libraries, layer) = layers?;
+        if let (Some(libraries), Some(bundle)) = (libraries, bundle) {
+            let count = bundle.libraries.len();
+            let name = program.file_name();
+            image.append(
+                libraries,
+                format!("zeroimage {version}: bundle {count} shared libraries of {name} (--bundle-libs)"),
+            );
+        }
+        image.append(layer, format!("zeroimage {version}: COPY {} {path_in_image}", program.file_name()));
         image.configure(&edits)?;
         for (key, value) in &options.annotations {
             image.set_annotation(key, value)?;
@@ -368,11 +442,11 @@ pub fn build_images(
     };
     if images.len() == 1 {
         let written = images[0].write(sinks, &write)?;
-        return Ok(BuildResult::new(&images, None, written, sinks, &tags));
+        return Ok(BuildResult::new(&images, None, written, sinks, &tags, bundles));
     }
     let index = ImageIndex::new(images)?;
     let written = index.write(sinks, &write)?;
-    Ok(BuildResult::new(&index.images, Some(&index), written, sinks, &tags))
+    Ok(BuildResult::new(&index.images, Some(&index), written, sinks, &tags, bundles))
 }
 
 /// `<program name>:latest`, lowercased, when that is a valid image name.

@@ -201,6 +201,19 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         eprint!("\r\x1b[2K");
     }
     let result = result?;
+    if let (Some(bundle), false) = (&result.bundled, args.quiet || args.json) {
+        for note in &bundle.notes {
+            eprintln!("note: {note}");
+        }
+        if !bundle.is_empty() {
+            eprintln!(
+                "bundled {} shared libraries ({}) from {}",
+                bundle.libraries.len(),
+                human_size(bundle.size()),
+                bundle.sysroot.display()
+            );
+        }
+    }
     if !args.json && !args.quiet && result.index_digest.is_some() {
         for manifest in &result.manifests {
             eprintln!("{} {}", manifest.platform, manifest.digest);
@@ -366,6 +379,13 @@ pub fn result_json(result: &BuildResult) -> String {
         "outputs": result.outputs,
         "tags": result.tags,
         "pushed": result.pushed,
+        "bundled": result.bundled.as_ref().map(|b| serde_json::json!({
+            "sysroot": b.sysroot,
+            "interpreter": b.interpreter,
+            "libraries": b.libraries,
+            "symlinks": b.symlinks.iter().map(|(path, target)| serde_json::json!({"path": path, "target": target})).collect::<Vec<_>>(),
+            "notes": b.notes,
+        })),
         "index_digest": result.index_digest,
         "manifests": result.manifests.iter().map(|m| serde_json::json!({
             "platform": m.platform.to_string(), "digest": m.digest,

@@ -111,6 +111,26 @@ pub enum Error {
     #[error("program {} is dynamically linked (interpreter {interpreter}) and {base} has no such file", .path.display())]
     DynamicProgram { path: PathBuf, interpreter: String, base: String },
 
+    /// A shared library (or the loader) that a program needs is not in the sysroot.
+    #[error("library {name} needed by {needed_by} not found in {}; searched {}{}", .sysroot.display(), .searched.join(", "), if .skipped.is_empty() { String::new() } else { format!("; skipped {}", .skipped.join(", ")) })]
+    LibraryNotFound { name: String, needed_by: String, sysroot: PathBuf, searched: Vec<String>, skipped: Vec<String> },
+
+    /// Bundling the libraries of a program built for another machine needs a sysroot.
+    #[error("program {} is built for {program_arch}, not for this machine ({host_arch}): its libraries cannot come from /", .path.display())]
+    SysrootRequired { path: PathBuf, program_arch: String, host_arch: String },
+
+    /// The sysroot given does not exist or is not a directory.
+    #[error("sysroot {} does not exist or is not a directory", .path.display())]
+    SysrootNotFound { path: PathBuf },
+
+    /// Libraries were to be bundled onto a base that has its own C library.
+    #[error("{base} already has a C library (its loader {interpreter} is in the image); bundled libraries would mix with it")]
+    BaseHasLibc { base: String, interpreter: String },
+
+    /// The library layer would replace a base's symlink or file with a directory.
+    #[error("{base} has {path} as {what}; the bundled libraries' layer would replace it with a directory")]
+    BaseDirectoryConflict { base: String, path: String, what: String },
+
     /// The program changed size while it was being read.
     #[error("program {} changed while it was being read (expected {expected} bytes, read {actual})", .path.display())]
     ProgramChanged { path: PathBuf, expected: u64, actual: u64 },
@@ -184,7 +204,11 @@ impl Error {
             | Error::ProgramNotFile { .. }
             | Error::ProgramNotRunnable { .. }
             | Error::ArchitectureMismatch { .. }
-            | Error::DynamicProgram { .. } => ErrorKind::InvalidInput,
+            | Error::DynamicProgram { .. }
+            | Error::SysrootRequired { .. }
+            | Error::BaseHasLibc { .. }
+            | Error::BaseDirectoryConflict { .. } => ErrorKind::InvalidInput,
+            Error::LibraryNotFound { .. } | Error::SysrootNotFound { .. } => ErrorKind::NotFound,
             Error::ProgramNotFound { .. } => ErrorKind::NotFound,
             Error::ProgramChanged { .. } | Error::Io { .. } => ErrorKind::Io,
             Error::DigestMismatch { .. } => ErrorKind::Integrity,
@@ -227,8 +251,30 @@ impl Error {
                 "a scratch image has no C library or dynamic loader; link the program statically \
                  (Go: CGO_ENABLED=0; Rust: --target x86_64-unknown-linux-musl or \
                  RUSTFLAGS='-C target-feature=+crt-static'; C: gcc -static), or build on a base \
-                 that has a libc (--from with a glibc/musl image), or pass --allow-dynamic to \
-                 build anyway"
+                 that has a libc (--from with a glibc/musl image), or pass --bundle-libs to add \
+                 the program's shared libraries to the image (from this machine, or from \
+                 --sysroot DIR), or pass --allow-dynamic to build anyway"
+                    .to_string(),
+            ),
+            Error::LibraryNotFound { .. } => Some(
+                "install the library into the sysroot (or pass --sysroot DIR with one that has it); \
+                 a library the program only dlopens can be named with --bundle-lib SONAME"
+                    .to_string(),
+            ),
+            Error::SysrootRequired { program_arch, .. } => Some(format!(
+                "pass --sysroot DIR, a directory holding the {program_arch} libraries as they are \
+                 installed on the target (e.g. --sysroot /usr/aarch64-linux-gnu from Debian's \
+                 libc6-arm64-cross, or an unpacked root file system)"
+            )),
+            Error::SysrootNotFound { .. } => Some(
+                "pass --sysroot a directory that stands for the target's / (holding its lib and usr/lib)".to_string(),
+            ),
+            Error::BaseDirectoryConflict { .. } => {
+                Some("build on scratch or builtin:static to bundle libraries, or on a base that has them".to_string())
+            }
+            Error::BaseHasLibc { .. } => Some(
+                "drop --bundle-libs to use the base's libraries, or build on scratch or builtin:static \
+                 to bundle them"
                     .to_string(),
             ),
             Error::ArchitectureMismatch { program_arch, .. } => Some(format!(

@@ -174,6 +174,16 @@ impl ImageBuilder {
         crate::base::tree::has_file(&mut self.layers, path, temp_dir, cancel)
     }
 
+    /// The merged file system of the layers so far (paths, not contents), read as
+    /// [`has_file`](Self::has_file) reads it.
+    pub(crate) fn tree(
+        &mut self,
+        temp_dir: &std::path::Path,
+        cancel: &crate::CancelToken,
+    ) -> Result<crate::base::tree::Tree> {
+        crate::base::tree::Tree::read(&mut self.layers, temp_dir, cancel)
+    }
+
     /// Add `layer` on top, recording `created_by` in the config's history.
     pub fn append(&mut self, layer: Layer, created_by: impl Into<String>) -> &mut Self {
         self.layers.push(layer);

@@ -50,6 +50,7 @@
 mod add;
 pub mod base;
 mod build;
+pub mod bundle;
 mod cancel;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -73,6 +74,7 @@ pub mod sink;
 pub use add::Add;
 pub use base::{write_base, Base, BaseOptions, Builtin, BuiltinItem};
 pub use build::{build_image, build_images, BuildOptions, BuildResult, PlatformManifest, ProgramSpec};
+pub use bundle::{Bundle, BundleEntry, BundleOptions, BundledLibrary};
 pub use cancel::CancelToken;
 pub use config::ConfigEdits;
 pub use digest::{is_sha256_digest, sha256_digest};

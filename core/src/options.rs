@@ -92,7 +92,7 @@ impl Frontend {
 }
 
 /// Schema fields that are on/off flags.
-const FLAGS: [&str; 4] = ["allow_dynamic", "insecure", "add_follow_symlinks", "platform_tags"];
+const FLAGS: [&str; 5] = ["allow_dynamic", "bundle_libs", "insecure", "add_follow_symlinks", "platform_tags"];
 
 /// The CLI flag of a schema field where the two differ.
 fn cli_flag(field: &str) -> &str {
@@ -244,6 +244,19 @@ pub struct BuildSpec {
     #[cfg_attr(feature = "cli", arg(long))]
     pub allow_dynamic: bool,
 
+    /// Add the program's loader and shared libraries (from this machine, or --sysroot) as a layer below it
+    #[cfg_attr(feature = "cli", arg(long))]
+    pub bundle_libs: bool,
+
+    /// Take bundled libraries from DIR, standing for the target's / (required for another architecture); implies --bundle-libs
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
+    pub sysroot: Option<PathBuf>,
+
+    /// Also bundle a library the program only dlopens, by soname (repeatable); implies --bundle-libs
+    #[serde(deserialize_with = "one_or_many")]
+    #[cfg_attr(feature = "cli", arg(long = "bundle-lib", value_name = "SONAME"))]
+    pub bundle_lib: Vec<String>,
+
     /// Manifest and config media types: oci or docker [default: follow the base]
     #[cfg_attr(feature = "cli", arg(long, value_name = "FORMAT"))]
     pub format: Option<String>,
@@ -283,7 +296,7 @@ pub struct BuildSpec {
 }
 
 /// The schema's field names (snake_case), for unknown-key checks and spelling.
-const FIELDS: [&str; 32] = [
+const FIELDS: [&str; 35] = [
     "program",
     "args",
     "base",
@@ -307,6 +320,9 @@ const FIELDS: [&str; 32] = [
     "label",
     "annotation",
     "allow_dynamic",
+    "bundle_libs",
+    "sysroot",
+    "bundle_lib",
     "format",
     "compression",
     "compression_level",
@@ -346,6 +362,9 @@ impl Default for BuildSpec {
             label: Vec::new(),
             annotation: Vec::new(),
             allow_dynamic: false,
+            bundle_libs: false,
+            sysroot: None,
+            bundle_lib: Vec::new(),
             format: None,
             compression: None,
             compression_level: None,
@@ -541,6 +560,9 @@ impl BuildSpec {
             tags,
             add,
             allow_dynamic: self.allow_dynamic,
+            bundle_libs: self.bundle_libs,
+            sysroot: self.sysroot,
+            bundle_lib: self.bundle_lib,
             platform_tags: self.platform_tags,
             docker_platform,
             source_date_epoch,

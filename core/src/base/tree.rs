@@ -28,11 +28,36 @@ enum Node {
 /// downloaded once: its bytes are kept in a temporary file in `scratch` (next to the output)
 /// and the outputs copy it from there.
 pub(crate) fn has_file(layers: &mut [Layer], path: &str, scratch: &Path, cancel: &CancelToken) -> Result<bool> {
-    let mut tree: BTreeMap<String, Node> = BTreeMap::new();
-    for layer in layers {
-        apply_layer(&mut tree, layer, scratch, cancel)?;
+    Ok(Tree::read(layers, scratch, cancel)?.has_file(path))
+}
+
+/// The merged file system of a base's layers (paths and what they are, no contents); read
+/// as [`has_file`] reads it.
+pub(crate) struct Tree(BTreeMap<String, Node>);
+
+impl Tree {
+    pub(crate) fn read(layers: &mut [Layer], scratch: &Path, cancel: &CancelToken) -> Result<Tree> {
+        let mut tree: BTreeMap<String, Node> = BTreeMap::new();
+        for layer in layers {
+            apply_layer(&mut tree, layer, scratch, cancel)?;
+        }
+        Ok(Tree(tree))
     }
-    Ok(matches!(resolve(&tree, path), Some(Node::File)))
+
+    /// Whether `path` (absolute) names something other than a directory, following symlinks.
+    pub(crate) fn has_file(&self, path: &str) -> bool {
+        matches!(resolve(&self.0, path), Some(Node::File))
+    }
+
+    /// What `path` (absolute) itself is when it is not a directory: `a symlink to TARGET` or
+    /// `a file`; `None` for a directory or nothing. Symlinks along the parents are not followed.
+    pub(crate) fn non_directory(&self, path: &str) -> Option<String> {
+        match self.0.get(&normalize(path))? {
+            Node::Dir => None,
+            Node::File => Some("a file".into()),
+            Node::Symlink(target) => Some(format!("a symlink to {target}")),
+        }
+    }
 }
 
 fn apply_layer(

@@ -83,7 +83,7 @@ pub fn write_base(
         ..WriteOptions::default()
     };
     let written = image.write(sinks, &write)?;
-    Ok(BuildResult::new(std::slice::from_ref(&image), None, written, sinks, &tags))
+    Ok(BuildResult::new(std::slice::from_ref(&image), None, written, sinks, &tags, Vec::new()))
 }
 
 /// `linux/<architecture of this process>`.

@@ -20,7 +20,6 @@
 #   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
 #   libssl-dev zlib1g-dev python3-venv --bundle-libs test programs: C with OpenSSL and zlib, PyInstaller
 #   musl-tools                         the same for a musl program (musl-gcc)
-#   qemu-user-static binfmt-support    run the arm64 dynamic program (tests/tests/bundle.rs enables binfmt)
 set -eu
 
 PACKAGES="
@@ -36,7 +35,6 @@ qemu-user-static binfmt-support
 jq pigz tar gzip
 zstd time
 libssl-dev zlib1g-dev python3-venv musl-tools
-qemu-user-static binfmt-support
 "
 
 missing=""

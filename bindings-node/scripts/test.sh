@@ -7,8 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$SECONDS
-# The npm registry is the only download: @napi-rs/cli (JS) and typescript, pinned by the lockfile.
-npm install --no-audit --no-fund --loglevel=error
+# The npm registry is the only download: @napi-rs/cli (JS) and typescript, exactly as the
+# committed lockfile pins them (`npm ci` never rewrites package-lock.json).
+npm ci --no-audit --no-fund --loglevel=error
 npx napi build --platform --release
 # The registry tests start Debian's docker-registry through the test bed's binary.
 cargo build -p zeroimage-tests --bin zeroimage-testbed

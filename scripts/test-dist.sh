@@ -118,9 +118,11 @@ project=$work/node-project
 mkdir -p "$project" && cp "$work/hello" "$project/"
 echo '{"name": "consumer", "version": "1.0.0", "private": true}' > "$project/package.json"
 t=$(seconds)
-(cd "$project" && PATH=$norust_path npm install --no-audit --no-fund --loglevel=error \
-  "$dist/zeroimage-$version.tgz" "$dist/zeroimage-linux-x64-gnu-$version.tgz" 2>&1 | grep -v '^$' || true)
-echo "  npm install of the two tarballs: $(elapsed "$t") s"
+(cd "$project" && PATH=$norust_path npm install --no-audit --no-fund \
+  "$dist/zeroimage-$version.tgz" "$dist/zeroimage-linux-x64-gnu-$version.tgz") > "$work/npm-install.log" 2>&1 \
+  || { cat "$work/npm-install.log"; fail "npm install of the tarballs"; }
+echo "  npm install of the two tarballs: $(elapsed "$t") s (node $(node --version))"
+! grep -q EBADENGINE "$work/npm-install.log" || { cat "$work/npm-install.log"; fail "npm warns EBADENGINE"; }
 [ -f "$project/node_modules/zeroimage-linux-x64-gnu/zeroimage.linux-x64-gnu.node" ] || fail "the platform package is not installed"
 (
   cd "$project" && export PATH=$norust_path

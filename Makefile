@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/zeroimage
 
-.PHONY: demo test lint test-rust test-python test-node bench bench-quick deps clean
+.PHONY: demo test lint test-rust test-python test-node bench bench-quick deps clean dist test-dist
 
 ## demo: build the zeroimage CLI and an image of a static example program, offline
 demo:
@@ -14,6 +14,15 @@ demo:
 ## test: install what the tests need, then run every suite (Rust, real tools, Python, Node)
 test:
 	bash scripts/test.sh
+
+## dist: the release artifacts this machine builds, into dist/: the manylinux2014 abi3 wheel, the
+## sdist, the npm main + linux-x64-gnu tarballs and the static CLI (scripts/dist.sh)
+dist:
+	bash scripts/dist.sh
+
+## test-dist: install the dist/ artifacts without Rust and build images with them (scripts/test-dist.sh)
+test-dist:
+	bash scripts/test-dist.sh dist
 
 deps:
 	bash scripts/install-test-deps.sh

@@ -2,7 +2,7 @@
 // The `zeroimage` command: the same CLI as the Rust binary and `python -m zeroimage`.
 'use strict'
 
-const { runCli } = require('./index.js')
+const { runCli } = require('./native.js')
 
 // Ctrl-C cancels a running build (nothing is written, exit code 1) instead of killing the process
 // and leaving temporary files; a second Ctrl-C falls through to Node's default and exits at once.

@@ -1,7 +1,7 @@
 // ESM entry point: the same native binding as `require('zeroimage')`.
 import { createRequire } from 'node:module'
 
-const binding = createRequire(import.meta.url)('./index.js')
+const binding = createRequire(import.meta.url)('./native.js')
 
 export const { buildImage, writeBase, login, logout, runCli, VERSION } = binding
 export default binding

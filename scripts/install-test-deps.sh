@@ -20,6 +20,7 @@
 #   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
 #   libssl-dev zlib1g-dev python3-venv --bundle-libs test programs: C with OpenSSL and zlib, PyInstaller
 #   musl-tools                         the same for a musl program (musl-gcc)
+#   zsh fish                           load the completion scripts of `zeroimage completion` (tests/tests/cli.rs)
 set -eu
 
 PACKAGES="
@@ -35,6 +36,7 @@ qemu-user-static binfmt-support
 jq pigz tar gzip
 zstd time
 libssl-dev zlib1g-dev python3-venv musl-tools
+zsh fish
 "
 
 missing=""

@@ -7,8 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 start=$SECONDS
-# The npm registry is the only download: @napi-rs/cli (JS) and typescript, pinned by the lockfile.
-npm install --no-audit --no-fund --loglevel=error
+# The npm registry is the only download: @napi-rs/cli (JS) and typescript, exactly as the
+# committed lockfile pins them (`npm ci` never rewrites package-lock.json).
+# `engines` must be true of the Node running here: an EBADENGINE warning fails the script.
+npm_ci=$(npm ci --no-audit --no-fund 2>&1) || { echo "$npm_ci"; exit 1; }
+if grep -q EBADENGINE <<<"$npm_ci"; then echo "$npm_ci"; echo "bindings-node: npm ci warns EBADENGINE" >&2; exit 1; fi
 npx napi build --platform --release
 # The registry tests start Debian's docker-registry through the test bed's binary.
 cargo build -p zeroimage-tests --bin zeroimage-testbed

@@ -1,5 +1,7 @@
-// `npm pack` gives a package that installs into a fresh project and works there: the bin, a
-// build from code (ESM and CommonJS), with no network beyond what `npm install` of a tarball needs.
+// `npm pack` gives the napi-rs layout: a main package of JS and types, and a platform package
+// (npm/linux-x64-gnu + the addon, as `napi artifacts` fills it). Both install into a fresh project
+// and work there: the bin, a build from code (ESM and CommonJS). scripts/test-dist.sh does the
+// same with the release tarballs of `make dist`.
 import assert from 'node:assert/strict'
 import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -16,28 +18,48 @@ const npm = (args, cwd) => {
 
 let project
 let tarball
+let platformTarball
 before(() => {
   const packDir = tempDir('zeroimage-pack-')
   const packed = JSON.parse(npm(['pack', '--json', '--pack-destination', packDir], PACKAGE_DIR))
   tarball = path.join(packDir, packed[0].filename)
+  const platformDir = tempDir('zeroimage-platform-')
+  for (const file of ['package.json', 'README.md']) {
+    fs.copyFileSync(path.join(PACKAGE_DIR, 'npm', 'linux-x64-gnu', file), path.join(platformDir, file))
+  }
+  fs.copyFileSync(path.join(PACKAGE_DIR, 'LICENSE'), path.join(platformDir, 'LICENSE'))
+  fs.copyFileSync(path.join(PACKAGE_DIR, 'zeroimage.linux-x64-gnu.node'), path.join(platformDir, 'zeroimage.linux-x64-gnu.node'))
+  const platformPacked = JSON.parse(npm(['pack', '--json', '--pack-destination', packDir], platformDir))
+  platformTarball = path.join(packDir, platformPacked[0].filename)
   project = tempDir('zeroimage-project-')
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
-  npm(['install', tarball], project)
+  npm(['install', tarball, platformTarball], project)
   fs.copyFileSync(path.join(helloFixture(), 'hello'), path.join(project, 'hello'))
 })
 
-test('the tarball holds the loader, types, ESM wrapper, bin, README and the addon, and nothing else', () => {
+test('the main tarball holds the loaders, types, ESM wrapper, bin, README and LICENSE, and no addon', () => {
   assert.equal(path.basename(tarball), `zeroimage-${pkg.version}.tgz`)
   const files = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').sort()
   assert.deepEqual(files, [
+    'package/LICENSE',
     'package/README.md',
     'package/cli.js',
     'package/index.d.ts',
     'package/index.js',
     'package/index.mjs',
+    'package/native.js',
     'package/package.json',
-    'package/zeroimage.linux-x64-gnu.node',
   ])
+})
+
+test('the platform tarball is zeroimage-linux-x64-gnu: the addon, os/cpu/libc, LICENSE', () => {
+  assert.equal(path.basename(platformTarball), `zeroimage-linux-x64-gnu-${pkg.version}.tgz`)
+  const files = execFileSync('tar', ['-tzf', platformTarball], { encoding: 'utf8' }).trim().split('\n').sort()
+  assert.deepEqual(files, ['package/LICENSE', 'package/README.md', 'package/package.json', 'package/zeroimage.linux-x64-gnu.node'])
+  const platform = JSON.parse(fs.readFileSync(path.join(project, 'node_modules', 'zeroimage-linux-x64-gnu', 'package.json'), 'utf8'))
+  assert.deepEqual([platform.os, platform.cpu, platform.libc], [['linux'], ['x64'], ['glibc']])
+  assert.equal(platform.version, pkg.version)
+  assert.deepEqual(platform.engines, pkg.engines)
 })
 
 test('npx zeroimage --help works in the installed project', () => {

@@ -51,10 +51,11 @@ test('the npm version equals the workspace version', () => {
 
 test('package.json declares the bin, engines, napi targets and both module formats', () => {
   assert.deepEqual(pkg.bin, { zeroimage: 'cli.js' })
-  assert.equal(pkg.engines.node, '>= 18')
+  assert.equal(pkg.engines.node, '>= 20')
   assert.equal(pkg.napi.binaryName, 'zeroimage')
   assert.ok(pkg.napi.targets.includes('x86_64-unknown-linux-gnu'))
-  assert.equal(pkg.exports['.'].require, './index.js')
+  assert.equal(pkg.exports['.'].require, './native.js')
+  assert.equal(pkg.main, 'native.js')
   assert.equal(pkg.exports['.'].import, './index.mjs')
   assert.equal(pkg.exports['.'].types, './index.d.ts')
   assert.ok(fs.readFileSync(cli, 'utf8').startsWith('#!/usr/bin/env node\n'))

@@ -8,7 +8,7 @@ use crate::options::parse_key_value;
 use crate::platform::Platform;
 use crate::progress::{Progress, Stage};
 use crate::{write_base, Base, BaseOptions, Builtin, Format, Sink};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -34,6 +34,29 @@ enum Command {
     Login(LoginArgs),
     /// Log out of a registry: erase its stored credentials
     Logout(LogoutArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout
+    Completion(CompletionArgs),
+}
+
+impl Command {
+    /// Whether this command was asked for `--json` output (its failures are JSON too).
+    fn json(&self) -> bool {
+        match self {
+            Command::Build(args) => args.json,
+            Command::Base(args) => args.json,
+            Command::Login(_) | Command::Logout(_) | Command::Completion(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  zeroimage completion bash > ~/.local/share/bash-completion/completions/zeroimage\n  zeroimage completion zsh > ~/.zfunc/_zeroimage      (with fpath+=(~/.zfunc) before compinit)\n  zeroimage completion fish > ~/.config/fish/completions/zeroimage.fish"
+)]
+struct CompletionArgs {
+    /// The shell to complete in
+    #[arg(value_name = "SHELL")]
+    shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +163,8 @@ struct BuildArgs {
 
 /// Run the CLI with `args` (without the program name) and return the exit code:
 /// 0 on success, 1 when the build fails, 2 for a usage error.
+///
+/// With `--json`, a failure is JSON on stdout too ([`error_json`]), with the same exit code.
 pub fn run<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,
@@ -154,35 +179,90 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let argv = std::iter::once(OsString::from("zeroimage")).chain(args.into_iter().map(Into::into));
-    let cli = match Cli::try_parse_from(argv) {
+    let argv: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(std::iter::once(OsString::from("zeroimage")).chain(argv.iter().cloned())) {
         Ok(cli) => cli,
         Err(err) => {
             // A value the core's parser refused (`--env NOEQUALS`, `--add relative`) is a bad
             // input like any other (exit 1, one `error:` line); the rest are usage errors.
             if err.kind() == clap::error::ErrorKind::ValueValidation {
                 if let Some(source) = std::error::Error::source(&err) {
+                    if asks_for_json(&argv) {
+                        let message = source.to_string();
+                        println!("{}", failure_json(crate::ErrorKind::InvalidInput.as_str(), &message, None));
+                    }
                     eprintln!("error: {source}");
                     return 1;
                 }
+            }
+            if err.use_stderr() && asks_for_json(&argv) {
+                println!("{}", usage_error_json(&err));
             }
             let _ = err.print();
             return if err.use_stderr() { 2 } else { 0 };
         }
     };
+    let json = cli.command.json();
     let result = match cli.command {
         Command::Build(args) => build(args, cancel),
         Command::Base(args) => base(args, cancel),
         Command::Login(args) => login(args),
         Command::Logout(args) => logout(args),
+        Command::Completion(args) => completion(args),
     };
     match result {
         Ok(()) => 0,
         Err(err) => {
+            if json {
+                println!("{}", error_json(&err));
+            }
             eprintln!("error: {}", err.report());
             1
         }
     }
+}
+
+/// `--json` among the options (before a `--`), for usage errors that stop the parse.
+fn asks_for_json(argv: &[OsString]) -> bool {
+    argv.iter().take_while(|a| *a != "--").any(|a| a == "--json")
+}
+
+/// The `--json` document of a failure: `{"error": {"kind", "message", "hint"}}`, where `kind`
+/// is the [`ErrorKind`](crate::ErrorKind) name, `message` the error and its causes, and `hint`
+/// what to do about it (or null).
+pub fn error_json(err: &Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    failure_json(err.kind().as_str(), &message, err.hint().as_deref())
+}
+
+/// A usage error as JSON: kind `invalid_input`, clap's message, its tip (or where help is).
+fn usage_error_json(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut blocks = text.split("\n\n").map(str::trim);
+    let message = blocks.next().unwrap_or_default().trim_start_matches("error: ").to_string();
+    let rest: Vec<&str> = blocks.collect();
+    let hint = rest
+        .iter()
+        .find_map(|b| b.strip_prefix("tip: "))
+        .or_else(|| rest.iter().copied().find(|b| b.starts_with("For more information")));
+    failure_json(crate::ErrorKind::InvalidInput.as_str(), &message, hint)
+}
+
+fn failure_json(kind: &str, message: &str, hint: Option<&str>) -> String {
+    let value = serde_json::json!({"error": {"kind": kind, "message": message, "hint": hint}});
+    String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8")
+}
+
+fn completion(args: CompletionArgs) -> Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "zeroimage", &mut script);
+    std::io::stdout().write_all(&script).map_err(|e| Error::io("write the completion script to", "stdout", e))
 }
 
 fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
@@ -435,7 +515,6 @@ fn human_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_valid() {
@@ -460,6 +539,42 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&builtins_json()).unwrap();
         assert_eq!(json[0]["name"], "builtin:static");
         assert_eq!(json[0]["user"], "65532:65532");
+    }
+
+    #[test]
+    fn failures_as_json() {
+        let err = Error::InvalidPlatform { input: "linux".into(), reason: "no architecture".into() };
+        let json: serde_json::Value = serde_json::from_str(&error_json(&err)).unwrap();
+        assert_eq!(json["error"]["kind"], "invalid_input");
+        assert_eq!(json["error"]["message"], err.to_string());
+        assert_eq!(json["error"]["hint"], err.hint().unwrap());
+
+        let err = Cli::try_parse_from(["zeroimage", "build", "p", "--json", "--bogus"]).unwrap_err();
+        let json: serde_json::Value = serde_json::from_str(&usage_error_json(&err)).unwrap();
+        assert_eq!(json["error"]["kind"], "invalid_input");
+        assert_eq!(json["error"]["message"], "unexpected argument '--bogus' found");
+        assert!(json["error"]["hint"].as_str().unwrap().contains("--bogus"), "{json}");
+
+        let argv = |args: &[&str]| args.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(asks_for_json(&argv(&["build", "--json", "--bogus"])));
+        assert!(!asks_for_json(&argv(&["build", "p", "--", "--json"])));
+    }
+
+    #[test]
+    fn build_help_names_the_builtin_base() {
+        let help = Cli::command().find_subcommand_mut("build").unwrap().render_long_help().to_string();
+        assert!(help.contains("builtin:static"), "{help}");
+    }
+
+    #[test]
+    fn completion_scripts() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "zeroimage", &mut script);
+            let script = String::from_utf8(script).unwrap();
+            assert!(script.contains("allow-dynamic") && script.contains("completion"), "{shell}: {script}");
+        }
+        assert_eq!(run(["completion", "tcsh"]), 2);
     }
 
     #[test]

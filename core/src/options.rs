@@ -143,6 +143,8 @@ fn snake(camel: &str) -> String {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "cli", derive(clap::Args))]
+// The field docs are also the CLI's help text, written for a terminal: `[:TAG]`, `<program>`.
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 pub struct BuildSpec {
     /// The program to package (a Linux ELF executable; static for scratch images). Several programs (one per platform; PLATFORM=PATH where the ELF header cannot tell, e.g. linux/arm/v6=dist/server) make one multi-platform image index
     #[serde(alias = "entrypoint", alias = "programs", deserialize_with = "programs")]

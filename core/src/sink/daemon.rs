@@ -9,6 +9,7 @@ use crate::layer::BUFFER_SIZE;
 use crate::reference::Reference;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,7 +46,16 @@ impl DockerHost {
 
     fn connect(&self) -> io::Result<Box<dyn Stream>> {
         Ok(match self {
+            #[cfg(unix)]
             DockerHost::Unix(path) => Box::new(UnixStream::connect(path)?),
+            // Docker Desktop on Windows listens on a named pipe, which this sink does not speak.
+            #[cfg(not(unix))]
+            DockerHost::Unix(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "unix sockets need a Unix system; set DOCKER_HOST=tcp://host:port",
+                ))
+            }
             DockerHost::Tcp(addr) => {
                 let stream = TcpStream::connect(addr)?;
                 stream.set_read_timeout(Some(Duration::from_secs(600)))?;
@@ -66,6 +76,7 @@ trait Stream: Read + Write + Send {
     fn try_clone_box(&self) -> io::Result<Box<dyn Stream>>;
 }
 
+#[cfg(unix)]
 impl Stream for UnixStream {
     fn try_clone_box(&self) -> io::Result<Box<dyn Stream>> {
         Ok(Box::new(self.try_clone()?))

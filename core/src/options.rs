@@ -581,7 +581,7 @@ pub(crate) fn check_epoch(epoch: u64) -> Result<()> {
 }
 
 /// `SOURCE_DATE_EPOCH` from `given`, else the environment, else 0; checked.
-pub(crate) fn source_date_epoch(given: Option<u64>) -> Result<u64> {
+pub fn source_date_epoch(given: Option<u64>) -> Result<u64> {
     if let Some(epoch) = given {
         check_epoch(epoch)?;
         return Ok(epoch);

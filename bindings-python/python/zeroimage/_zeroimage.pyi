@@ -1,8 +1,9 @@
 # Hand-written stub of the native module (bindings-python/src/lib.rs); a test checks it with
 # `python -m mypy.stubtest zeroimage._zeroimage`.
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, final
+from typing import Literal, TypedDict, final, type_check_only
 
 __all__ = [
     "build_image",
@@ -11,6 +12,8 @@ __all__ = [
     "logout",
     "run_cli",
     "BuildResult",
+    "CancelToken",
+    "Image",
     "Progress",
     "__version__",
 ]
@@ -52,7 +55,7 @@ class Progress:
 
     @property
     def stage(self) -> str:
-        """``"layer"`` (reading and compressing the program), ``"write"`` (writing an output), …"""
+        """``"layer"`` (reading and compressing files into a layer), ``"write"`` (writing an output)."""
     @property
     def current(self) -> int:
         """Bytes done so far in this stage."""
@@ -60,21 +63,55 @@ class Progress:
     def total(self) -> int | None:
         """Bytes to do in this stage, when known."""
 
+@type_check_only
+class AddItem(TypedDict, total=False):
+    """One ``add`` item in its structured form: ``src`` and ``dest`` are required."""
+
+    src: str | os.PathLike[str]
+    dest: str
+    owner: str
+    follow_symlinks: bool
+
+_Add = str | AddItem | Sequence[str | AddItem]
+_Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+_Cancel = CancelToken | threading.Event | None
+
+@final
+class CancelToken:
+    """Stops the calls it is passed to (``cancel=token``), from any thread."""
+
+    def __init__(self) -> None: ...
+    def cancel(self) -> None:
+        """Ask every call holding this token to stop as soon as it can."""
+    @property
+    def cancelled(self) -> bool:
+        """Whether ``cancel()`` was called."""
+
 def build_image(
     entrypoint: str | os.PathLike[str],
     *,
+    log: Callable[[str], object] | None = None,
+    progress: Callable[[Progress], object] | None = None,
+    cancel: _Cancel = None,
     base: str = "scratch",
+    from_archive: str | os.PathLike[str] | None = None,
     platform: str | None = None,
+    os: str | None = None,
+    arch: str | None = None,
+    variant: str | None = None,
+    path: str | None = None,
     output: str | os.PathLike[str] | None = None,
     push: str | Sequence[str] | None = None,
     tag: str | Sequence[str] | None = None,
-    env: Mapping[str, str] | None = None,
+    add: _Add | None = None,
+    add_owner: str | None = None,
+    add_follow_symlinks: bool = False,
+    env: Mapping[str, str] | Sequence[str] | None = None,
     args: Sequence[str] | None = None,
     user: str | None = None,
     workdir: str | None = None,
-    path: str | None = None,
-    labels: Mapping[str, str] | None = None,
-    annotations: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | Sequence[str] | None = None,
+    annotations: Mapping[str, str] | Sequence[str] | None = None,
     allow_dynamic: bool = False,
     format: Literal["oci", "docker"] | None = None,
     compression: Literal["gzip", "zstd", "none"] = "gzip",
@@ -82,13 +119,20 @@ def build_image(
     jobs: int | None = None,
     source_date_epoch: int | None = None,
     insecure: bool = False,
-    ca_cert: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    ca_cert: _Paths | None = None,
     creds: str | None = None,
     timeout: float | None = None,
-    log: Callable[[str], object] | None = None,
-    progress: Callable[[Progress], object] | None = None,
 ) -> BuildResult:
-    """Build an image of the program ``entrypoint``; write it to ``output`` and push it to ``push``."""
+    """Build an image of the program ``entrypoint``; write it to ``output`` and push it to ``push``.
+
+    The options are the CLI's ``build`` options (one schema in the core): ``base`` is
+    ``--from``; ``add`` takes ``"SRC:DEST"`` strings (files beside the program, in one layer
+    below the program's), ``{"src", "dest", "owner", "follow_symlinks"}`` items, or a list;
+    ``env``, ``labels`` and ``annotations`` take a mapping or ``"KEY=VALUE"`` strings;
+    ``jobs`` is 1-256 (default: every core); ``source_date_epoch`` is 0 to 253402300799
+    (default ``$SOURCE_DATE_EPOCH``, else 0); ``timeout`` is seconds, at most 86400.
+    An unknown keyword or a wrong shape raises ``InvalidOptionError`` (a ``TypeError``).
+    """
 
 def write_base(
     base: str = "builtin:static",
@@ -98,6 +142,8 @@ def write_base(
     platform: str | None = None,
     format: Literal["oci", "docker"] | None = None,
     annotations: Mapping[str, str] | None = None,
+    progress: Callable[[Progress], object] | None = None,
+    cancel: _Cancel = None,
 ) -> BuildResult:
     """Write a base image on its own, as ``zeroimage base`` does."""
 
@@ -106,14 +152,94 @@ def login(
     username: str,
     password: str,
     *,
-    insecure: bool = False,
-    ca_cert: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     log: Callable[[str], object] | None = None,
+    insecure: bool = False,
+    ca_cert: _Paths | None = None,
+    timeout: float | None = None,
 ) -> str:
     """Check the credentials against ``registry``, store them as ``docker login`` does; return where."""
 
 def logout(registry: str) -> bool:
     """Erase the stored credentials for ``registry``; return whether there were any."""
+
+@final
+class Image:
+    """An image being composed: a base, layers on top, config edits; then ``write()``."""
+
+    @staticmethod
+    def from_base(
+        base: str = "scratch",
+        *,
+        log: Callable[[str], object] | None = None,
+        platform: str | None = None,
+        os: str | None = None,
+        arch: str | None = None,
+        variant: str | None = None,
+        format: Literal["oci", "docker"] | None = None,
+        compression: Literal["gzip", "zstd", "none"] = "gzip",
+        compression_level: int | None = None,
+        jobs: int | None = None,
+        source_date_epoch: int | None = None,
+        insecure: bool = False,
+        ca_cert: _Paths | None = None,
+        creds: str | None = None,
+        timeout: float | None = None,
+    ) -> Image:
+        """Resolve ``base`` for ``platform`` (default ``linux/<this machine>``); no layer bytes yet."""
+    @property
+    def platform(self) -> str:
+        """The platform the image is for (``linux/amd64``)."""
+    @property
+    def format(self) -> Literal["oci", "docker"]:
+        """The media types the image is written with."""
+    @property
+    def layer_count(self) -> int:
+        """How many layers the image has so far, the base's included."""
+    def add_files(
+        self,
+        add: _Add,
+        *,
+        owner: str | None = None,
+        follow_symlinks: bool = False,
+        progress: Callable[[Progress], object] | None = None,
+        cancel: _Cancel = None,
+    ) -> None:
+        """Add host files and directories (``"SRC:DEST"`` items, as ``--add``) in one new layer."""
+    def add_program(
+        self,
+        path: str | os.PathLike[str],
+        path_in_image: str | None = None,
+        *,
+        allow_dynamic: bool = False,
+        progress: Callable[[Progress], object] | None = None,
+        cancel: _Cancel = None,
+    ) -> None:
+        """Add the program in a layer of its own (default ``/<file name>``) as the entrypoint."""
+    def set_entrypoint(self, entrypoint: Sequence[str]) -> None:
+        """Set the Entrypoint; the base's Cmd is cleared."""
+    def set_cmd(self, cmd: Sequence[str]) -> None:
+        """Set Cmd, the arguments after the entrypoint (empty: remove it)."""
+    def set_env(self, key: str, value: str) -> None:
+        """Set an environment variable (merged over the base's by name)."""
+    def set_user(self, user: str) -> None:
+        """Set the user: a name, ``uid`` or ``uid:gid``."""
+    def set_workdir(self, workdir: str) -> None:
+        """Set the working directory (absolute)."""
+    def set_label(self, key: str, value: str) -> None:
+        """Set a config label."""
+    def set_annotation(self, key: str, value: str) -> None:
+        """Set a manifest annotation."""
+    def write(
+        self,
+        output: str | os.PathLike[str] | None = None,
+        *,
+        push: str | Sequence[str] | None = None,
+        tag: str | Sequence[str] | None = None,
+        log: Callable[[str], object] | None = None,
+        progress: Callable[[Progress], object] | None = None,
+        cancel: _Cancel = None,
+    ) -> BuildResult:
+        """Write the image to ``output`` and push it to ``push``; it can be written again."""
 
 def run_cli(args: Sequence[str]) -> int:
     """Run the zeroimage CLI with ``args`` (without the program name); return its exit code."""

@@ -74,7 +74,6 @@ class AddItem(TypedDict, total=False):
 
 _Add = str | AddItem | Sequence[str | AddItem]
 _Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
-_Cancel = CancelToken | threading.Event | None
 
 @final
 class CancelToken:
@@ -86,6 +85,8 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         """Whether ``cancel()`` was called."""
+
+_Cancel = CancelToken | threading.Event | None
 
 def build_image(
     entrypoint: str | os.PathLike[str],

@@ -331,7 +331,8 @@ impl Caller {
     fn rejection(&self, env: &Env, kind: ErrorKind, message: &str) -> Error {
         let thrown = self.thrown.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some((name, err)) = thrown {
-            let cause = JsError::from(err).into_unknown(*env);
+            // The napi error converts back to exactly the value thrown, an `Error` or not.
+            let cause = err;
             let message = if kind == ErrorKind::Cancelled {
                 format!("build cancelled: {name} threw; nothing was written")
             } else {
@@ -349,7 +350,7 @@ impl Caller {
                 return js_error(env, kind.as_str(), message, Some("AbortError"), reason);
             }
         }
-        js_error(env, kind.as_str(), message, None, None)
+        js_error(env, kind.as_str(), message, None, None::<Unknown<'_>>)
     }
 
     /// Remove the abort listener and release the references.
@@ -370,7 +371,7 @@ impl Caller {
 
 /// A JS `Error` with `code` (and `name`, `cause` when given), handed back as a napi error
 /// that rejects with that object.
-fn js_error(env: &Env, code: &str, message: &str, name: Option<&str>, cause: Option<Unknown<'_>>) -> Error {
+fn js_error<C: ToNapiValue>(env: &Env, code: &str, message: &str, name: Option<&str>, cause: Option<C>) -> Error {
     let value = JsError::from(Error::new(code, message)).into_unknown(*env);
     if let Ok(mut object) = value.coerce_to_object() {
         if let Some(name) = name {
@@ -1238,7 +1239,9 @@ fn busy() -> zeroimage::Error {
 
 /// A core error thrown from a setter: a JS `Error` with `code`.
 fn core<T>(env: &Env, result: zeroimage::Result<T>) -> Result<()> {
-    result.map(drop).map_err(|e| js_error(env, e.kind().as_str(), &Frontend::Node.spell(&e.report()), None, None))
+    result
+        .map(drop)
+        .map_err(|e| js_error(env, e.kind().as_str(), &Frontend::Node.spell(&e.report()), None, None::<Unknown<'_>>))
 }
 
 /// Note the paths a layer put in the image.

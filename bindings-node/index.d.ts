@@ -28,9 +28,10 @@ export declare class Image {
   /**
    * Resolve `base` (any base `buildImage` takes; default `'scratch'`) for a platform
    * (default `linux/<this machine's architecture>`): its manifest and config, no layer
-   * bytes yet.
+   * bytes yet. The options are those of {@link BuildImageOptions} that say how to reach the
+   * base, which platform, and how layers are written.
    */
-  static fromBase(base?: string, options?: ImageOptions): Promise<Image>
+  static fromBase(base?: string, options?: Pick<BuildImageOptions, 'platform' | 'os' | 'arch' | 'variant' | 'format' | 'compression' | 'compressionLevel' | 'jobs' | 'sourceDateEpoch' | 'insecure' | 'caCert' | 'creds' | 'timeout' | 'onLog' | 'signal'>): Promise<Image>
   /** The platform the image is for, e.g. `'linux/amd64'`. */
   get platform(): string
   /** The media types the image is written with. */
@@ -65,10 +66,11 @@ export declare class Image {
   /** Set a manifest annotation. */
   setAnnotation(key: string, value: string): void
   /**
-   * Write the image to `output` and push it to `push`, named `tag` in archives and layouts.
-   * The image can be written again, elsewhere.
+   * Write the image to `output` and push it to `push`, named `tag` in archives and layouts
+   * (as {@link BuildImageOptions} names them; default output `<program file name>.tar`, none
+   * when pushing). The image can be written again, elsewhere.
    */
-  write(options?: ImageWriteOptions): Promise<BuildResult>
+  write(options?: Pick<BuildImageOptions, 'output' | 'push' | 'tag' | 'onLog' | 'onProgress' | 'signal'>): Promise<BuildResult>
 }
 
 /** Options of {@link Image.addFiles}. */
@@ -277,62 +279,6 @@ export interface BuildResult {
    * `push`.
    */
   pushed: Array<string>
-}
-
-/**
- * Options of {@link Image.fromBase}: how to reach the base, the platform, and how layers are
- * written; named and checked as {@link BuildImageOptions} names them.
- */
-export interface ImageOptions {
-  /** Target platform `os/arch[/variant]`; default `linux/<this machine's architecture>`. */
-  platform?: string
-  /** Target operating system (with `arch`). */
-  os?: string
-  /** Target architecture (instead of `platform`). */
-  arch?: string
-  /** Target architecture variant (with `arch`). */
-  variant?: string
-  /** Manifest and config media types; default: follow the base. */
-  format?: 'oci' | 'docker'
-  /** How layers are compressed; default `'gzip'`. */
-  compression?: 'gzip' | 'zstd' | 'none'
-  /** Compression level: gzip 0–9 (default 6), zstd 1–19 (default 3). */
-  compressionLevel?: number
-  /** Threads to compress with, 1–256; default: the number of cores. */
-  jobs?: number
-  /** Timestamp of the config, history and file times; default `$SOURCE_DATE_EPOCH`, else 0. */
-  sourceDateEpoch?: number
-  /** Allow plain HTTP and unverified TLS for registries. */
-  insecure?: boolean
-  /** PEM file(s) of CA certificates to trust for registries. */
-  caCert?: string | Array<string>
-  /** Registry credentials `'USER:PASSWORD'`. */
-  creds?: string
-  /** Seconds a registry request may make no progress; default 60. */
-  timeout?: number
-  /** Called with each line the registry client logs. */
-  onLog?: (line: string) => void
-  /** Aborts resolving the base. */
-  signal?: AbortSignal
-}
-
-/** Options of {@link Image.write}. */
-export interface ImageWriteOptions {
-  /**
-   * Where to write the image (as {@link BuildImageOptions.output}); default
-   * `<program file name>.tar`, none when `push` is given.
-   */
-  output?: string
-  /** Push the image to registries: `REF` or `docker://REF`, or a list. */
-  push?: string | Array<string>
-  /** Name(s) for the image in archives and layouts. */
-  tag?: string | Array<string>
-  /** Called with each line the registry client logs. */
-  onLog?: (line: string) => void
-  /** Called with a {@link ProgressEvent} as outputs are written; throwing cancels. */
-  onProgress?: (event: ProgressEvent) => void
-  /** Aborts the write: nothing is left. */
-  signal?: AbortSignal
 }
 
 /**

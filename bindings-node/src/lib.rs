@@ -209,27 +209,6 @@ impl BuildResult {
             pushed: result.pushed,
         }
     }
-
-    /// The result of writing `image` to `sinks` under `tags` ([`Image::write`]).
-    fn written(image: &zeroimage::Image, sinks: &[Sink], tags: &[zeroimage::Reference]) -> BuildResult {
-        let outputs: Vec<String> = sinks.iter().map(Sink::to_string).collect();
-        BuildResult {
-            digest: image.digest().to_string(),
-            config_digest: image.config_digest.clone(),
-            size: i64::try_from(image.size()).unwrap_or(i64::MAX),
-            platform: image.platform.to_string(),
-            output: outputs.first().cloned().unwrap_or_default(),
-            outputs,
-            tags: tags.iter().map(ToString::to_string).collect(),
-            pushed: sinks
-                .iter()
-                .filter_map(|sink| match sink {
-                    Sink::Registry { reference } => Some(format!("{}@{}", reference.name(), image.digest())),
-                    _ => None,
-                })
-                .collect(),
-        }
-    }
 }
 
 /// What a callback threw, kept (with the callback's name) until the task settles.
@@ -566,40 +545,14 @@ fn settings(
     program: Option<String>,
     hooks: Hooks,
 ) -> zeroimage::Result<BuildRequest> {
-    for key in json.keys() {
-        if !allowed.contains(&key.as_str()) {
-            let nearest = allowed
-                .iter()
-                .map(|a| (edit_distance(a, key), *a))
-                .min()
-                .filter(|(d, _)| *d <= 3)
-                .map(|(_, a)| format!("; did you mean {a}?"))
-                .unwrap_or_default();
-            return Err(invalid(
-                "options",
-                key,
-                &format!("it is not an option here (they are {}){nearest}", allowed.join(", ")),
-            ));
-        }
-    }
+    let elsewhere: Vec<String> = json.keys().filter(|k| !allowed.contains(&k.as_str())).cloned().collect();
     json.insert("program".into(), Value::from(program.unwrap_or_else(|| "image".into())));
-    BuildSpec::from_json(Value::Object(json), Frontend::Node)?.into_request(hooks)
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
-            previous = current;
-        }
+    // Unknown keys first (the schema names the nearest), then options of builds only.
+    let spec = BuildSpec::from_json(Value::Object(json), Frontend::Node)?;
+    if let Some(key) = elsewhere.first() {
+        return Err(invalid("options", key, &format!("it is not an option here (they are {})", allowed.join(", "))));
     }
-    row[b.len()]
+    spec.into_request(hooks)
 }
 
 /// The `buildImage` task.
@@ -822,46 +775,6 @@ const IMAGE_OPTIONS: [&str; 13] = [
     "timeout",
 ];
 
-/// Options of {@link Image.fromBase}: how to reach the base, the platform, and how layers are
-/// written; named and checked as {@link BuildImageOptions} names them.
-#[napi(object, object_to_js = false, object_from_js = false)]
-pub struct ImageOptions {
-    /// Target platform `os/arch[/variant]`; default `linux/<this machine's architecture>`.
-    pub platform: Option<String>,
-    /// Target operating system (with `arch`).
-    pub os: Option<String>,
-    /// Target architecture (instead of `platform`).
-    pub arch: Option<String>,
-    /// Target architecture variant (with `arch`).
-    pub variant: Option<String>,
-    /// Manifest and config media types; default: follow the base.
-    #[napi(ts_type = "'oci' | 'docker'")]
-    pub format: Option<String>,
-    /// How layers are compressed; default `'gzip'`.
-    #[napi(ts_type = "'gzip' | 'zstd' | 'none'")]
-    pub compression: Option<String>,
-    /// Compression level: gzip 0–9 (default 6), zstd 1–19 (default 3).
-    pub compression_level: Option<u32>,
-    /// Threads to compress with, 1–256; default: the number of cores.
-    pub jobs: Option<u32>,
-    /// Timestamp of the config, history and file times; default `$SOURCE_DATE_EPOCH`, else 0.
-    pub source_date_epoch: Option<i64>,
-    /// Allow plain HTTP and unverified TLS for registries.
-    pub insecure: Option<bool>,
-    /// PEM file(s) of CA certificates to trust for registries.
-    pub ca_cert: Option<Either<String, Vec<String>>>,
-    /// Registry credentials `'USER:PASSWORD'`.
-    pub creds: Option<String>,
-    /// Seconds a registry request may make no progress; default 60.
-    pub timeout: Option<f64>,
-    /// Called with each line the registry client logs.
-    #[napi(ts_type = "(line: string) => void")]
-    pub on_log: Option<String>,
-    /// Aborts resolving the base.
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<String>,
-}
-
 /// Options of {@link Image.addFiles}.
 #[napi(object, object_to_js = false, object_from_js = false)]
 pub struct AddFilesOptions {
@@ -892,27 +805,6 @@ pub struct AddProgramOptions {
     pub signal: Option<String>,
 }
 
-/// Options of {@link Image.write}.
-#[napi(object, object_to_js = false, object_from_js = false)]
-pub struct ImageWriteOptions {
-    /// Where to write the image (as {@link BuildImageOptions.output}); default
-    /// `<program file name>.tar`, none when `push` is given.
-    pub output: Option<String>,
-    /// Push the image to registries: `REF` or `docker://REF`, or a list.
-    pub push: Option<Either<String, Vec<String>>>,
-    /// Name(s) for the image in archives and layouts.
-    pub tag: Option<Either<String, Vec<String>>>,
-    /// Called with each line the registry client logs.
-    #[napi(ts_type = "(line: string) => void")]
-    pub on_log: Option<String>,
-    /// Called with a {@link ProgressEvent} as outputs are written; throwing cancels.
-    #[napi(ts_type = "(event: ProgressEvent) => void")]
-    pub on_progress: Option<String>,
-    /// Aborts the write: nothing is left.
-    #[napi(ts_type = "AbortSignal")]
-    pub signal: Option<String>,
-}
-
 /// What an [`Image`] holds besides the core's builder.
 pub struct ImageState {
     /// The base, as given (for messages).
@@ -922,9 +814,8 @@ pub struct ImageState {
     write_options: WriteOptions,
     /// The program's host path and its path in the image, once added.
     program: Option<(PathBuf, String)>,
-    /// Every file and directory a layer added here put in the image.
+    /// The files `addFiles` put in the image, where the program may not go.
     files: BTreeSet<String>,
-    dirs: BTreeSet<String>,
 }
 
 /// An image being composed: a base for one platform, layers on top (files, then the
@@ -956,8 +847,12 @@ pub type ImageWriteTask = CoreTask<BuildResult, BuildResult>;
 impl Image {
     /// Resolve `base` (any base `buildImage` takes; default `'scratch'`) for a platform
     /// (default `linux/<this machine's architecture>`): its manifest and config, no layer
-    /// bytes yet.
-    #[napi(ts_args_type = "base?: string, options?: ImageOptions", ts_return_type = "Promise<Image>")]
+    /// bytes yet. The options are those of {@link BuildImageOptions} that say how to reach the
+    /// base, which platform, and how layers are written.
+    #[napi(
+        ts_args_type = "base?: string, options?: Pick<BuildImageOptions, 'platform' | 'os' | 'arch' | 'variant' | 'format' | 'compression' | 'compressionLevel' | 'jobs' | 'sourceDateEpoch' | 'insecure' | 'caCert' | 'creds' | 'timeout' | 'onLog' | 'signal'>",
+        ts_return_type = "Promise<Image>"
+    )]
     pub fn from_base(env: Env, base: Option<Unknown<'_>>, options: Option<Unknown<'_>>) -> AsyncTask<ImageTask> {
         let mut caller = Caller::new();
         let run = (|| -> zeroimage::Result<Run<ImageState>> {
@@ -996,7 +891,6 @@ impl Image {
                     write_options: WriteOptions { mtime: epoch, registry, ..WriteOptions::default() },
                     program: None,
                     files: BTreeSet::new(),
-                    dirs: BTreeSet::new(),
                 })
             }))
         })();
@@ -1062,8 +956,8 @@ impl Image {
                 let mut guard = lock(&state)?;
                 let s = guard.as_mut().ok_or_else(busy)?;
                 let options = LayerOptions { cancel, progress, ..s.layer_options.clone() };
-                let program = s.program.as_ref().map(|(_, p)| p.as_str());
-                let entries = merged_entries(&adds, program, (&s.files, &s.dirs))?;
+                let program = s.program.as_ref().map_or("", |(_, p)| p.as_str());
+                let entries = zeroimage::add::entries_of(&adds, program)?;
                 let layer = Layer::from_entries(entries.clone(), &options)?;
                 remember(s, &entries);
                 let what: Vec<String> = adds.iter().map(ToString::to_string).collect();
@@ -1181,9 +1075,13 @@ impl Image {
         self.with(|s| core(&env, s.builder.set_annotation(&key, &value)))
     }
 
-    /// Write the image to `output` and push it to `push`, named `tag` in archives and layouts.
-    /// The image can be written again, elsewhere.
-    #[napi(ts_args_type = "options?: ImageWriteOptions", ts_return_type = "Promise<BuildResult>")]
+    /// Write the image to `output` and push it to `push`, named `tag` in archives and layouts
+    /// (as {@link BuildImageOptions} names them; default output `<program file name>.tar`, none
+    /// when pushing). The image can be written again, elsewhere.
+    #[napi(
+        ts_args_type = "options?: Pick<BuildImageOptions, 'output' | 'push' | 'tag' | 'onLog' | 'onProgress' | 'signal'>",
+        ts_return_type = "Promise<BuildResult>"
+    )]
     pub fn write(&self, env: Env, options: Option<Unknown<'_>>) -> AsyncTask<ImageWriteTask> {
         let mut caller = Caller::new();
         let state = Arc::clone(&self.state);
@@ -1210,7 +1108,8 @@ impl Image {
                 };
                 let image = s.builder.build()?;
                 image.write(&request.sinks, &write)?;
-                Ok(BuildResult::written(&image, &request.sinks, &write.tags))
+                let platform = image.platform.clone();
+                Ok(BuildResult::new(zeroimage::BuildResult::new(&image, platform, &request.sinks, &write.tags)))
             }))
         })();
         ImageWriteTask::new(caller, run, |result| result)
@@ -1244,48 +1143,10 @@ fn core<T>(env: &Env, result: zeroimage::Result<T>) -> Result<()> {
         .map_err(|e| js_error(env, e.kind().as_str(), &Frontend::Node.spell(&e.report()), None, None::<Unknown<'_>>))
 }
 
-/// Note the paths a layer put in the image.
+/// Note the files a layer put in the image.
 fn remember(state: &mut ImageState, entries: &[Entry]) {
-    for entry in entries {
-        let path = entry.path.trim_end_matches('/').to_string();
-        match entry.kind {
-            EntryKind::Dir => state.dirs.insert(path),
-            _ => state.files.insert(path),
-        };
-    }
-}
-
-/// The entries of `adds`, as one layer: a directory two items share appears once; a file two
-/// items (or an earlier layer) put at one path, or at the program's path, is refused.
-fn merged_entries(
-    adds: &[zeroimage::Add],
-    program: Option<&str>,
-    (files, dirs): (&BTreeSet<String>, &BTreeSet<String>),
-) -> zeroimage::Result<Vec<Entry>> {
-    let mut out: Vec<Entry> = Vec::new();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    for add in adds {
-        for entry in add.entries()? {
-            let path = entry.path.trim_end_matches('/').to_string();
-            let clash = |reason: String| invalid("add", &add.to_string(), &reason);
-            if program == Some(path.as_str()) {
-                return Err(clash(format!("{path} is where the program is; pick another DEST")));
-            }
-            if matches!(entry.kind, EntryKind::Dir) {
-                if files.contains(&path) {
-                    return Err(clash(format!("{path} is a file already added")));
-                }
-                if seen.contains(&path) {
-                    continue;
-                }
-            } else if seen.contains(&path) || files.contains(&path) || dirs.contains(&path) {
-                return Err(clash(format!("{path} is added twice")));
-            }
-            seen.insert(path);
-            out.push(entry);
-        }
-    }
-    Ok(out)
+    let files = entries.iter().filter(|e| !matches!(e.kind, EntryKind::Dir));
+    state.files.extend(files.map(|e| e.path.trim_end_matches('/').to_string()));
 }
 
 /// The `runCli` task.

@@ -281,7 +281,7 @@ describe('Image', () => {
     const image = await Image.fromBase()
     await image.addProgram(plainHello)
     await assert.rejects(image.addProgram(plainHello), /one program per image/)
-    await assert.rejects(image.addFiles(`${plainHello}:/hello`), /where the program is/)
+    await assert.rejects(image.addFiles(`${plainHello}:/hello`), /where the program goes/)
     assert.throws(() => image.setWorkdir('relative'), (e) => e.code === 'invalid_input' && /workdir/.test(e.message))
     await assert.rejects(image.write({ output: 'x.tar', puhs: 'x' }), /did you mean push\?/)
     const controller = new AbortController()

@@ -79,27 +79,6 @@ impl BuildResult {
             tags: r.tags,
         }
     }
-
-    /// The result of writing `image` to `sinks` under `tags` ([`Image::write`]).
-    fn written(image: &zeroimage::Image, sinks: &[Sink], tags: &[zeroimage::Reference]) -> Self {
-        let outputs: Vec<String> = sinks.iter().map(Sink::to_string).collect();
-        BuildResult {
-            digest: image.digest().to_string(),
-            config_digest: image.config_digest.clone(),
-            size: image.size(),
-            platform: image.platform.to_string(),
-            output: outputs.first().cloned().unwrap_or_default(),
-            outputs,
-            tags: tags.iter().map(ToString::to_string).collect(),
-            pushed: sinks
-                .iter()
-                .filter_map(|sink| match sink {
-                    Sink::Registry { reference } => Some(format!("{}@{}", reference.name(), image.digest())),
-                    _ => None,
-                })
-                .collect(),
-        }
-    }
 }
 
 /// A progress event: `current` of `total` bytes done in `stage` (`"layer"` or `"write"`).
@@ -307,7 +286,7 @@ const IMAGE_OPTIONS: [&str; 13] = [
 /// Options outside a build of one program (`login`, `Image.from_base`, `Image.write`), read
 /// through the same schema as a build's so that each is parsed and checked in one place: only
 /// `allowed` keys, the schema's program slot filled with `program` (or a stand-in name; no
-/// file is opened). Unknown keys name the nearest allowed one.
+/// file is opened).
 fn settings(
     py: Python<'_>,
     options: Option<&Bound<'_, PyDict>>,
@@ -316,42 +295,15 @@ fn settings(
     hooks: Hooks,
 ) -> PyResult<BuildRequest> {
     let mut json = options_json(py, options)?;
-    for key in json.keys() {
-        if !allowed.contains(&key.as_str()) {
-            let nearest = allowed
-                .iter()
-                .map(|a| (edit_distance(a, key), *a))
-                .min()
-                .filter(|(d, _)| *d <= 3)
-                .map(|(_, a)| format!("; did you mean {a}?"))
-                .unwrap_or_default();
-            let err = Error::InvalidOption {
-                option: "options",
-                value: key.clone(),
-                reason: format!("it is not an option here (they are {}){nearest}", allowed.join(", ")),
-            };
-            return Err(option_error(py, &err));
-        }
-    }
+    let elsewhere: Vec<String> = json.keys().filter(|k| !allowed.contains(&k.as_str())).cloned().collect();
     json.insert("program".into(), if program.is_null() { Value::from("image") } else { program });
+    // Unknown keys first (the schema names the nearest), then options of builds only.
     let spec = BuildSpec::from_json(Value::Object(json), Frontend::Python).map_err(|e| option_error(py, &e))?;
-    spec.into_request(hooks).map_err(|e| to_pyerr(py, &e))
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
-            previous = current;
-        }
+    if let Some(key) = elsewhere.first() {
+        let reason = format!("it is not an option here (they are {})", allowed.join(", "));
+        return Err(option_error(py, &Error::InvalidOption { option: "options", value: key.clone(), reason }));
     }
-    row[b.len()]
+    spec.into_request(hooks).map_err(|e| to_pyerr(py, &e))
 }
 
 /// An image being composed: a base for one platform, layers added on top (files, the program),
@@ -367,9 +319,8 @@ struct Image {
     write_options: WriteOptions,
     /// The program's host path and its path in the image, once added.
     program: Option<(PathBuf, String)>,
-    /// Every path a layer added here put in the image: files, and directories.
+    /// The files `add_files` put in the image, where the program may not go.
     files: BTreeSet<String>,
-    dirs: BTreeSet<String>,
 }
 
 #[pymethods]
@@ -421,7 +372,6 @@ impl Image {
             write_options,
             program: None,
             files: BTreeSet::new(),
-            dirs: BTreeSet::new(),
         })
     }
 
@@ -477,15 +427,10 @@ impl Image {
         }
         let token = CancelToken::new();
         let callbacks = Callbacks::new(&token);
-        let options = LayerOptions {
-            cancel: token.clone(),
-            progress: progress.map(|f| callbacks.progress(f)),
-            ..self.layer_options.clone()
-        };
-        let program = self.program.as_ref().map(|(_, p)| p.clone());
-        let known = (&self.files, &self.dirs);
+        let options = self.layer_options(&callbacks, progress);
+        let program = self.program.as_ref().map_or("", |(_, p)| p.as_str());
         let result = run_detached(py, &token, &watch, || -> zeroimage::Result<(Layer, Vec<Entry>)> {
-            let entries = merged_entries(&adds, program.as_deref(), known)?;
+            let entries = zeroimage::add::entries_of(&adds, program)?;
             Ok((Layer::from_entries(entries.clone(), &options)?, entries))
         })?;
         callbacks.reraise()?;
@@ -524,11 +469,7 @@ impl Image {
         }
         let token = CancelToken::new();
         let callbacks = Callbacks::new(&token);
-        let options = LayerOptions {
-            cancel: token.clone(),
-            progress: progress.map(|f| callbacks.progress(f)),
-            ..self.layer_options.clone()
-        };
+        let options = self.layer_options(&callbacks, progress);
         let (builder, files, base) = (&mut self.builder, &self.files, &self.base);
         let result = run_detached(py, &token, &watch, || -> zeroimage::Result<(Layer, String, String)> {
             let in_image = zeroimage::path_in_image(&path, path_in_image.as_deref())?;
@@ -647,7 +588,8 @@ impl Image {
         })?;
         callbacks.reraise()?;
         let image = result.map_err(|e| to_pyerr(py, &e))?;
-        Ok(BuildResult::written(&image, &sinks, &write.tags))
+        let platform = image.platform.clone();
+        Ok(BuildResult::new(zeroimage::BuildResult::new(&image, platform, &sinks, &write.tags)))
     }
 
     fn __repr__(&self) -> String {
@@ -657,50 +599,20 @@ impl Image {
 }
 
 impl Image {
-    /// Note the paths a layer put in the image.
+    /// Note the files a layer put in the image.
     fn remember(&mut self, entries: &[Entry]) {
-        for entry in entries {
-            let path = entry.path.trim_end_matches('/').to_string();
-            match entry.kind {
-                EntryKind::Dir => self.dirs.insert(path),
-                _ => self.files.insert(path),
-            };
-        }
+        let files = entries.iter().filter(|e| !matches!(e.kind, EntryKind::Dir));
+        self.files.extend(files.map(|e| e.path.trim_end_matches('/').to_string()));
     }
-}
 
-/// The entries of `adds`, as one layer: a directory two items share appears once; a file two
-/// items (or an earlier layer) put at one path, or at the program's path, is refused.
-fn merged_entries(
-    adds: &[zeroimage::Add],
-    program: Option<&str>,
-    (files, dirs): (&BTreeSet<String>, &BTreeSet<String>),
-) -> zeroimage::Result<Vec<Entry>> {
-    let mut out: Vec<Entry> = Vec::new();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    for add in adds {
-        for entry in add.entries()? {
-            let path = entry.path.trim_end_matches('/').to_string();
-            let is_dir = matches!(entry.kind, EntryKind::Dir);
-            let clash = |reason: String| Error::InvalidOption { option: "add", value: add.to_string(), reason };
-            if program == Some(path.as_str()) {
-                return Err(clash(format!("{path} is where the program is; pick another DEST")));
-            }
-            if is_dir {
-                if seen.contains(&path) && !files.contains(&path) {
-                    continue;
-                }
-                if files.contains(&path) {
-                    return Err(clash(format!("{path} is a file already added")));
-                }
-            } else if seen.contains(&path) || files.contains(&path) || dirs.contains(&path) {
-                return Err(clash(format!("{path} is added twice")));
-            }
-            seen.insert(path);
-            out.push(entry);
+    /// How this image's layers are written, with this call's cancel token and progress.
+    fn layer_options(&self, callbacks: &Callbacks, progress: Option<Py<PyAny>>) -> LayerOptions {
+        LayerOptions {
+            cancel: callbacks.cancel.clone(),
+            progress: progress.map(|f| callbacks.progress(f)),
+            ..self.layer_options.clone()
         }
     }
-    Ok(out)
 }
 
 /// Python callbacks called from the thread doing the work. The first exception one raises

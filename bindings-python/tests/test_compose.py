@@ -383,7 +383,7 @@ def test_image_api_checks_its_input(workdir: Path, assets: Path) -> None:
     image.add_program("./hello")
     with pytest.raises(zeroimage.InvalidInputError, match="one program per image"):
         image.add_program("./hello")
-    with pytest.raises(zeroimage.InvalidInputError, match="where the program is"):
+    with pytest.raises(zeroimage.InvalidInputError, match="where the program goes"):
         image.add_files("./config.txt:/hello")
     with pytest.raises(zeroimage.InvalidInputError, match="workdir"):
         image.set_workdir("relative")

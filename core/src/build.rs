@@ -101,7 +101,7 @@ pub struct BuildResult {
 
 impl BuildResult {
     /// The result of writing `image` to `sinks` under `tags`.
-    pub(crate) fn new(image: &Image, platform: Platform, sinks: &[Sink], tags: &[Reference]) -> BuildResult {
+    pub fn new(image: &Image, platform: Platform, sinks: &[Sink], tags: &[Reference]) -> BuildResult {
         BuildResult {
             digest: image.manifest_digest.clone(),
             config_digest: image.config_digest.clone(),

@@ -27,7 +27,7 @@
 
 #![warn(missing_docs)]
 
-mod add;
+pub mod add;
 pub mod base;
 mod build;
 mod cancel;

@@ -5,6 +5,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal, TypedDict, final, type_check_only
 
+from typing_extensions import Unpack
+
 __all__ = [
     "build_image",
     "write_base",
@@ -72,8 +74,10 @@ class AddItem(TypedDict, total=False):
     owner: str
     follow_symlinks: bool
 
+_Path = str | os.PathLike[str]
 _Add = str | AddItem | Sequence[str | AddItem]
-_Paths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+_Paths = _Path | Sequence[_Path]
+_KeyValues = Mapping[str, str] | Sequence[str]
 
 @final
 class CancelToken:
@@ -88,41 +92,57 @@ class CancelToken:
 
 _Cancel = CancelToken | threading.Event | None
 
+@type_check_only
+class RegistryOptions(TypedDict, total=False):
+    """How registries are reached (``login``, registry bases, ``push``)."""
+
+    insecure: bool
+    ca_cert: _Paths | None
+    timeout: float | None
+
+@type_check_only
+class ImageOptions(RegistryOptions, total=False):
+    """The build options ``Image.from_base`` takes: the base's platform, its layers' encoding."""
+
+    creds: str | None
+    platform: str | None
+    os: str | None
+    arch: str | None
+    variant: str | None
+    format: Literal["oci", "docker"] | None
+    compression: Literal["gzip", "zstd", "none"]
+    compression_level: int | None
+    jobs: int | None
+    source_date_epoch: int | None
+
+@type_check_only
+class BuildOptions(ImageOptions, total=False):
+    """Every option of ``build_image``: the CLI's ``build`` options, one schema in the core."""
+
+    base: str
+    from_archive: _Path | None
+    path: str | None
+    output: _Path | None
+    push: str | Sequence[str] | None
+    tag: str | Sequence[str] | None
+    add: _Add | None
+    add_owner: str | None
+    add_follow_symlinks: bool
+    env: _KeyValues | None
+    args: Sequence[str] | None
+    user: str | None
+    workdir: str | None
+    labels: _KeyValues | None
+    annotations: _KeyValues | None
+    allow_dynamic: bool
+
 def build_image(
-    entrypoint: str | os.PathLike[str],
+    entrypoint: _Path,
     *,
     log: Callable[[str], object] | None = None,
     progress: Callable[[Progress], object] | None = None,
     cancel: _Cancel = None,
-    base: str = "scratch",
-    from_archive: str | os.PathLike[str] | None = None,
-    platform: str | None = None,
-    os: str | None = None,
-    arch: str | None = None,
-    variant: str | None = None,
-    path: str | None = None,
-    output: str | os.PathLike[str] | None = None,
-    push: str | Sequence[str] | None = None,
-    tag: str | Sequence[str] | None = None,
-    add: _Add | None = None,
-    add_owner: str | None = None,
-    add_follow_symlinks: bool = False,
-    env: Mapping[str, str] | Sequence[str] | None = None,
-    args: Sequence[str] | None = None,
-    user: str | None = None,
-    workdir: str | None = None,
-    labels: Mapping[str, str] | Sequence[str] | None = None,
-    annotations: Mapping[str, str] | Sequence[str] | None = None,
-    allow_dynamic: bool = False,
-    format: Literal["oci", "docker"] | None = None,
-    compression: Literal["gzip", "zstd", "none"] = "gzip",
-    compression_level: int | None = None,
-    jobs: int | None = None,
-    source_date_epoch: int | None = None,
-    insecure: bool = False,
-    ca_cert: _Paths | None = None,
-    creds: str | None = None,
-    timeout: float | None = None,
+    **options: Unpack[BuildOptions],
 ) -> BuildResult:
     """Build an image of the program ``entrypoint``; write it to ``output`` and push it to ``push``.
 
@@ -154,9 +174,7 @@ def login(
     password: str,
     *,
     log: Callable[[str], object] | None = None,
-    insecure: bool = False,
-    ca_cert: _Paths | None = None,
-    timeout: float | None = None,
+    **options: Unpack[RegistryOptions],
 ) -> str:
     """Check the credentials against ``registry``, store them as ``docker login`` does; return where."""
 
@@ -172,19 +190,7 @@ class Image:
         base: str = "scratch",
         *,
         log: Callable[[str], object] | None = None,
-        platform: str | None = None,
-        os: str | None = None,
-        arch: str | None = None,
-        variant: str | None = None,
-        format: Literal["oci", "docker"] | None = None,
-        compression: Literal["gzip", "zstd", "none"] = "gzip",
-        compression_level: int | None = None,
-        jobs: int | None = None,
-        source_date_epoch: int | None = None,
-        insecure: bool = False,
-        ca_cert: _Paths | None = None,
-        creds: str | None = None,
-        timeout: float | None = None,
+        **options: Unpack[ImageOptions],
     ) -> Image:
         """Resolve ``base`` for ``platform`` (default ``linux/<this machine>``); no layer bytes yet."""
     @property

@@ -10,13 +10,113 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * An image being composed: a base for one platform, layers on top (files, then the
+ * program), config edits, then {@link Image.write} to outputs and registries. A thin wrapper
+ * over the core's `ImageBuilder`: nothing is downloaded until needed, and layers are written
+ * to temporary files as they are added (deleted with the image). Calls that do I/O return
+ * Promises; an image does one such call at a time (the setters throw meanwhile).
+ *
+ * ```js
+ * const { Image } = require('zeroimage')
+ * const image = await Image.fromBase('builtin:static')
+ * await image.addProgram('./hello')
+ * image.setEnv('GREETING', 'hi')
+ * const result = await image.write({ output: 'hello.tar', tag: 'hello:1.0' })
+ * ```
+ */
+export declare class Image {
+  /**
+   * Resolve `base` (any base `buildImage` takes; default `'scratch'`) for a platform
+   * (default `linux/<this machine's architecture>`): its manifest and config, no layer
+   * bytes yet. The options are those of {@link BuildImageOptions} that say how to reach the
+   * base, which platform, and how layers are written.
+   */
+  static fromBase(base?: string, options?: Pick<BuildImageOptions, 'platform' | 'os' | 'arch' | 'variant' | 'format' | 'compression' | 'compressionLevel' | 'jobs' | 'sourceDateEpoch' | 'insecure' | 'caCert' | 'creds' | 'timeout' | 'onLog' | 'signal'>): Promise<Image>
+  /** The platform the image is for, e.g. `'linux/amd64'`. */
+  get platform(): string
+  /** The media types the image is written with. */
+  get format(): 'oci' | 'docker'
+  /** How many layers the image has so far, the base's included. */
+  get layerCount(): number
+  /**
+   * Add host files and directories in one new layer: `'SRC:DEST'` (as the CLI's `--add`),
+   * `{ src, dest, owner?, followSymlinks? }`, or a list of them. Add files before the
+   * program, so that the program's layer stays on top and its digest does not change when
+   * only the files do.
+   */
+  addFiles(add: string | AddItem | Array<string | AddItem>, options?: AddFilesOptions): Promise<void>
+  /**
+   * Add the program (a Linux ELF executable, checked as `buildImage` checks it) in a layer of
+   * its own, at `options.path` (default `/<file name>`), and make it the entrypoint (which
+   * also clears the base's Cmd).
+   */
+  addProgram(program: string, options?: AddProgramOptions): Promise<void>
+  /** Set the Entrypoint; the base's Cmd is cleared, as a Dockerfile's ENTRYPOINT does. */
+  setEntrypoint(entrypoint: Array<string>): void
+  /** Set Cmd: the arguments after the entrypoint (an empty list removes it). */
+  setCmd(cmd: Array<string>): void
+  /** Set an environment variable (merged over the base's by name). */
+  setEnv(key: string, value: string): void
+  /** Set the user to run as: a name, `uid` or `uid:gid`. */
+  setUser(user: string): void
+  /** Set the working directory (absolute). */
+  setWorkdir(workdir: string): void
+  /** Set a config label. */
+  setLabel(key: string, value: string): void
+  /** Set a manifest annotation. */
+  setAnnotation(key: string, value: string): void
+  /**
+   * Write the image to `output` and push it to `push`, named `tag` in archives and layouts
+   * (as {@link BuildImageOptions} names them; default output `<program file name>.tar`, none
+   * when pushing). The image can be written again, elsewhere.
+   */
+  write(options?: Pick<BuildImageOptions, 'output' | 'push' | 'tag' | 'onLog' | 'onProgress' | 'signal'>): Promise<BuildResult>
+}
+
+/** Options of {@link Image.addFiles}. */
+export interface AddFilesOptions {
+  /** Owner `'UID[:GID]'` of items that name none (default `'0:0'`). */
+  owner?: string
+  /** Follow symlinks that point outside an added directory, for items that do not say. */
+  followSymlinks?: boolean
+  /** Called with a {@link ProgressEvent} as the files are compressed; throwing cancels. */
+  onProgress?: (event: ProgressEvent) => void
+  /** Aborts adding the files. */
+  signal?: AbortSignal
+}
+
+/** One item of `add` in its structured form. */
+export interface AddItem {
+  /** A file or directory on the host. */
+  src: string
+  /** An absolute path in the image. */
+  dest: string
+  /** Owner `'UID[:GID]'` of everything added (default `'0:0'`). */
+  owner?: string
+  /** Copy what symlinks pointing outside `src` point to, instead of refusing them. */
+  followSymlinks?: boolean
+}
+
+/** Options of {@link Image.addProgram}. */
+export interface AddProgramOptions {
+  /** Where the program goes in the image; default `/<program file name>`. */
+  path?: string
+  /** Add a dynamically linked program even if the image lacks its loader. */
+  allowDynamic?: boolean
+  /** Called with a {@link ProgressEvent} as the program is compressed; throwing cancels. */
+  onProgress?: (event: ProgressEvent) => void
+  /** Aborts adding the program. */
+  signal?: AbortSignal
+}
+
+/**
  * Build a container image of one program, like `zeroimage build`; with `push`, also push it
- * to registries (`zeroimage build --push`).
+ * to registries (`zeroimage build --push`); with `add`, put files beside it.
  *
  * Runs off the JavaScript thread; every option is checked by the core, so bad input rejects
  * the Promise with an `Error` whose `code` is `'invalid_input'`, `'not_found'`, `'auth'`,
  * `'registry'`, `'network'`, `'io'`, `'unsupported'`, `'cancelled'`, … and whose `message`
- * is the CLI's error text.
+ * is the CLI's error text (hints name options as here: `allowDynamic: true`).
  *
  * ```js
  * const { buildImage } = require('zeroimage')
@@ -26,17 +126,35 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare function buildImage(options: BuildImageOptions): Promise<BuildResult>
 
-/** Options of {@link buildImage}. The names are the CLI's flags in camelCase. */
+/**
+ * Options of {@link buildImage}: the CLI's `build` options in camelCase (one schema in the
+ * core). An unknown key or a value of the wrong shape rejects with `code === 'invalid_input'`,
+ * naming the key (and the nearest valid one).
+ *
+ * This type only documents the options for TypeScript; the object itself is read by the core.
+ */
 export interface BuildImageOptions {
   /** The program to package: a Linux ELF executable (static, for a scratch base). */
   entrypoint: string
-  /** The base image (`--from`), as the CLI spells it; default `'scratch'`. */
+  /**
+   * The base image (`--from`), as the CLI spells it: `'scratch'` (default),
+   * `'builtin:static'`, `REF` or `docker://REF`, `oci-archive:PATH[:NAME]`, `oci:DIR[:NAME]`,
+   * `docker-archive:PATH[:NAME]`.
+   */
   base?: string
+  /** Base image from an OCI archive (the same as `base: 'oci-archive:PATH'`). */
+  fromArchive?: string
   /**
    * Target platform `os/arch[/variant]`, e.g. `'linux/arm64'`; default: the program's
    * architecture.
    */
   platform?: string
+  /** Target operating system (with `arch`). */
+  os?: string
+  /** Target architecture (instead of `platform`). */
+  arch?: string
+  /** Target architecture variant (with `arch`). */
+  variant?: string
   /**
    * Where to write the image: `PATH` or `oci-archive:PATH` (an OCI archive that `docker load`
    * also reads), `oci:DIR[:TAG]`, `docker-daemon:NAME[:TAG]` or `docker://REF`; default
@@ -48,6 +166,62 @@ export interface BuildImageOptions {
    * blobs go up once, then every tag). Combines with `output`.
    */
   push?: string | Array<string>
+  /** Name(s) for the image (`--tag`), e.g. `'registry.example.com/server:1.0'`. */
+  tag?: string | Array<string>
+  /**
+   * Files beside the program (`--add`): `'SRC:DEST'` (a host file or directory, an absolute
+   * path in the image), `{ src, dest, owner?, followSymlinks? }`, or a list of them. All go
+   * into one layer below the program's, so an asset change leaves the program's layer as it is.
+   */
+  add?: string | AddItem | Array<string | AddItem>
+  /**
+   * Owner `'UID[:GID]'` of the added files (default `'0:0'`), e.g. for a non-root program's
+   * writable directory.
+   */
+  addOwner?: string
+  /**
+   * Copy what symlinks in an added directory point to when they point outside it, instead
+   * of refusing them.
+   */
+  addFollowSymlinks?: boolean
+  /**
+   * Environment variables, merged over the base's by name, in this order: an object, or
+   * `'KEY=VALUE'` strings.
+   */
+  env?: Record<string, string> | Array<string>
+  /** Arguments after the entrypoint: the image's `Cmd`. */
+  args?: Array<string>
+  /** The user to run as: name, uid or `uid:gid`. */
+  user?: string
+  /** The working directory (absolute). */
+  workdir?: string
+  /** Path of the program inside the image; default `/<program file name>`. */
+  path?: string
+  /** Config labels: an object, or `'KEY=VALUE'` strings. */
+  labels?: Record<string, string> | Array<string>
+  /** Manifest annotations: an object, or `'KEY=VALUE'` strings. */
+  annotations?: Record<string, string> | Array<string>
+  /** Build a dynamically linked program even if the base lacks its loader. */
+  allowDynamic?: boolean
+  /** Manifest and config media types; default: follow the base. */
+  format?: 'oci' | 'docker'
+  /**
+   * How layers are compressed: `'gzip'` (default), `'zstd'` (Docker 20.10, umoci and AWS
+   * Lambda need gzip) or `'none'`.
+   */
+  compression?: 'gzip' | 'zstd' | 'none'
+  /** Compression level: gzip 0–9 (default 6), zstd 1–19 (default 3). */
+  compressionLevel?: number
+  /**
+   * Threads to compress with, 1–256; default: the number of cores. The output is the same
+   * whatever it is.
+   */
+  jobs?: number
+  /**
+   * Timestamp (seconds since 1970, at most 253402300799: the year 9999) of the config,
+   * history and file times; default `$SOURCE_DATE_EPOCH`, else 0.
+   */
+  sourceDateEpoch?: number
   /**
    * Allow plain HTTP and unverified TLS for registries (`--insecure`); loopback registries
    * may always use plain HTTP.
@@ -61,60 +235,30 @@ export interface BuildImageOptions {
    */
   creds?: string
   /**
-   * Seconds a registry request may make no progress before it is abandoned (`--timeout`);
-   * default 60.
+   * Seconds a registry request may make no progress before it is abandoned (`--timeout`),
+   * more than 0 and at most 86400; default 60.
    */
   timeout?: number
-  /** Name(s) for the image (`--tag`), e.g. `'registry.example.com/server:1.0'`. */
-  tag?: string | Array<string>
-  /** Environment variables, merged over the base's by name, in this order. */
-  env?: Record<string, string>
-  /** Arguments after the entrypoint: the image's `Cmd`. */
-  args?: Array<string>
-  /** The user to run as: name, uid or `uid:gid`. */
-  user?: string
-  /** The working directory (absolute). */
-  workdir?: string
-  /** Path of the program inside the image; default `/<program file name>`. */
-  path?: string
-  /** Config labels. */
-  labels?: Record<string, string>
-  /** Manifest annotations. */
-  annotations?: Record<string, string>
-  /** Build a dynamically linked program even if the base lacks its loader. */
-  allowDynamic?: boolean
-  /** Manifest and config media types: `'oci'` or `'docker'`; default: follow the base. */
-  format?: 'oci' | 'docker' | string
   /**
-   * How the program's layer is compressed: `'gzip'` (default), `'zstd'` (Docker 20.10, umoci
-   * and AWS Lambda need gzip) or `'none'`.
-   */
-  compression?: 'gzip' | 'zstd' | 'none' | string
-  /** Compression level: gzip 0–9 (default 6), zstd 1–19 (default 3). */
-  compressionLevel?: number
-  /** Threads to compress with; default: the number of cores. */
-  jobs?: number
-  /**
-   * Timestamp (seconds since 1970) of the config, history and file times; default
-   * `$SOURCE_DATE_EPOCH`, else 0.
-   */
-  sourceDateEpoch?: number
-  /**
-   * Called with a {@link ProgressEvent} as the build advances, on the JavaScript thread. An
-   * exception it throws is an uncaught exception (like a throwing event listener's); the
-   * build goes on.
+   * Called with a {@link ProgressEvent} as the build advances, on the JavaScript thread. If
+   * it throws, the build is cancelled, nothing is written, and the Promise rejects with an
+   * `Error` whose `cause` is what it threw.
    */
   onProgress?: (event: ProgressEvent) => void
   /**
    * Called with each line the registry client logs: where credentials came from, mounts,
-   * uploads, retries (the CLI's `--verbose`). Never receives a secret.
+   * uploads, retries (the CLI's `--verbose`). Never receives a secret. Throwing cancels the
+   * build as for `onProgress`.
    */
   onLog?: (line: string) => void
-  /** Aborts the build: the Promise rejects with `code === 'cancelled'` and no output is left. */
+  /**
+   * Aborts the build: the Promise rejects with an `AbortError` (`code === 'cancelled'`,
+   * `cause` = `signal.reason`) and no output is left.
+   */
   signal?: AbortSignal
 }
 
-/** What {@link buildImage} and {@link writeBase} resolve to. */
+/** What {@link buildImage}, {@link writeBase} and {@link Image.write} resolve to. */
 export interface BuildResult {
   /** The manifest digest (`sha256:…`): the image's identity. */
   digest: string
@@ -175,8 +319,8 @@ export declare function logout(registry: string): Promise<boolean>
 /** What a build is doing: `current` of `total` bytes done in `stage`. */
 export interface ProgressEvent {
   /**
-   * `'layer'` while the program is archived and compressed into its layer, `'write'` while
-   * the image is written to an output.
+   * `'layer'` while files are archived and compressed into a layer, `'write'` while the
+   * image is written to an output.
    */
   stage: 'layer' | 'write'
   /** Bytes done so far in this stage. */
@@ -220,12 +364,12 @@ export interface WriteBaseOptions {
    * architecture>`.
    */
   platform?: string
-  /** Manifest and config media types: `'oci'` (default) or `'docker'`. */
-  format?: 'oci' | 'docker' | string
+  /** Manifest and config media types; default `'oci'`. */
+  format?: 'oci' | 'docker'
   /** Manifest annotations. */
   annotations?: Record<string, string>
-  /** Called with a {@link ProgressEvent} as the outputs are written. */
+  /** Called with a {@link ProgressEvent} as the outputs are written; throwing cancels the write. */
   onProgress?: (event: ProgressEvent) => void
-  /** Aborts the write: the Promise rejects with `code === 'cancelled'` and no output is left. */
+  /** Aborts the write: the Promise rejects with an `AbortError` and no output is left. */
   signal?: AbortSignal
 }

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Image = nativeBinding.Image
 module.exports.buildImage = nativeBinding.buildImage
 module.exports.login = nativeBinding.login
 module.exports.logout = nativeBinding.logout

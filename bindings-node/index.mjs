@@ -3,5 +3,5 @@ import { createRequire } from 'node:module'
 
 const binding = createRequire(import.meta.url)('./native.js')
 
-export const { buildImage, writeBase, login, logout, runCli, VERSION } = binding
+export const { Image, buildImage, writeBase, login, logout, runCli, VERSION } = binding
 export default binding

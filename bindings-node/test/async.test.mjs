@@ -60,6 +60,7 @@ test('aborting a running build rejects with code cancelled and writes nothing', 
     (e) => e,
   )
   assert.equal(err.code, 'cancelled', err.message)
+  assert.equal(err.name, 'AbortError')
   assert.equal(err.message, 'build cancelled; nothing was written')
   assert.ok(events.length > 0, 'the build had started')
   assert.ok(events.every((e) => e.stage === 'layer' && e.current < e.total), 'stopped before the end')

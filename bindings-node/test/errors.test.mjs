@@ -43,9 +43,9 @@ const cases = [
   ['empty label key', () => ({ entrypoint: hello, labels: { '': 'x' } }), 'invalid_input', 'invalid label'],
   ['compression level', () => ({ entrypoint: hello, compressionLevel: 12 }), 'invalid_input', 'compression-level'],
   ['format', () => ({ entrypoint: hello, format: 'zip' }), 'invalid_input', 'zip'],
-  ['negative epoch', () => ({ entrypoint: hello, sourceDateEpoch: -1 }), 'invalid_input', 'invalid sourceDateEpoch'],
-  ['entrypoint of the wrong type', () => ({ entrypoint: 42 }), 'invalid_input', 'BuildImageOptions.entrypoint'],
-  ['no entrypoint', () => ({ output: 'x.tar' }), 'invalid_input', 'entrypoint'],
+  ['negative epoch', () => ({ entrypoint: hello, sourceDateEpoch: -1 }), 'invalid_input', 'invalid SOURCE_DATE_EPOCH'],
+  ['entrypoint of the wrong type', () => ({ entrypoint: 42 }), 'invalid_input', 'invalid options "entrypoint"'],
+  ['no entrypoint', () => ({ output: 'x.tar' }), 'invalid_input', 'name the program to package'],
   ['args of the wrong type', () => ({ entrypoint: hello, args: 'not-a-list' }), 'invalid_input', 'args'],
   ['options not an object', () => 'hello', 'invalid_input', 'expected an object'],
   ['no options', () => undefined, 'invalid_input', 'expected an object'],
@@ -87,13 +87,23 @@ test('the message is exactly what the CLI prints after "error: "', async () => {
       encoding: 'utf8',
     })
     assert.equal(cli.status, 1)
-    assert.equal(cli.stderr, `error: ${err.message}\n`)
+    assert.equal(cli.stderr, `error: ${cliSpelling(err.message)}\n`)
   }
   const missing = path.join(dir, 'missing')
   const err = await buildImage({ entrypoint: missing, output: path.join(dir, 'm.tar') }).catch((e) => e)
   const cli = spawnSync(process.execPath, [path.join(PACKAGE_DIR, 'cli.js'), 'build', missing], { encoding: 'utf8' })
   assert.equal(cli.stderr, `error: ${err.message}\n`)
 })
+
+/** A Node message with its option names spelled as CLI flags: `allowDynamic: true` → `--allow-dynamic`. */
+function cliSpelling(message) {
+  const options = new Set(['base', 'platform', 'os', 'arch', 'variant', 'path', 'output', 'push', 'tag', 'add', 'env', 'workdir',
+    'user', 'format', 'compression', 'compressionLevel', 'jobs', 'insecure', 'caCert', 'creds', 'timeout', 'allowDynamic'])
+  const flag = (name) => (name === 'base' ? '--from' : `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)
+  return message
+    .replace(/\b([a-z][A-Za-z]*): true\b/g, (m, name) => (options.has(name) ? flag(name) : m))
+    .replace(/\b([a-z][A-Za-z]*):(?= )/g, (m, name) => (options.has(name) ? flag(name) : m))
+}
 
 test('failed builds leave nothing behind', () => {
   assert.deepEqual(

@@ -21,7 +21,7 @@ test('CommonJS require and ESM import give the same binding', async () => {
   assert.equal(zeroimage.runCli, cjs.runCli)
   // ESM names every function the CommonJS module exports.
   const functions = Object.keys(cjs).filter((name) => typeof cjs[name] === 'function').sort()
-  assert.deepEqual(functions, ['buildImage', 'login', 'logout', 'runCli', 'writeBase'])
+  assert.deepEqual(functions, ['Image', 'buildImage', 'login', 'logout', 'runCli', 'writeBase'])
   for (const name of functions) assert.equal(zeroimage[name], cjs[name], `ESM export ${name}`)
   assert.equal(zeroimageDefault.buildImage, cjs.buildImage)
   // From a plain .cjs and .mjs file outside the test runner too.
@@ -123,13 +123,14 @@ test('index.d.ts type-checks a usage file, and rejects a wrong one (tsc --strict
   const tsc = path.join(PACKAGE_DIR, 'node_modules', 'typescript', 'bin', 'tsc')
   assert.ok(fs.existsSync(tsc), 'typescript is a devDependency: run npm install in bindings-node')
   const dir = tempDir('zeroimage-tsc-')
-  const good = `import { buildImage, login, logout, runCli, writeBase, VERSION, type BuildImageOptions, type BuildResult, type LoginOptions, type ProgressEvent, type WriteBaseOptions } from 'zeroimage'
+  const good = `import { Image, buildImage, login, logout, runCli, writeBase, VERSION, type BuildImageOptions, type BuildResult, type LoginOptions, type ProgressEvent, type WriteBaseOptions } from 'zeroimage'
 const controller = new AbortController()
 const options: BuildImageOptions = {
   entrypoint: './dist/server', base: 'scratch', platform: 'linux/arm64', output: 'server.tar',
   tag: ['registry.example.com/server:1.0'], env: { RUST_LOG: 'info' }, args: ['--port', '8080'],
   user: '65532', workdir: '/srv', path: '/app/server', labels: {}, annotations: {}, allowDynamic: false,
-  format: 'oci', compressionLevel: 9, signal: controller.signal,
+  format: 'oci', compressionLevel: 9, signal: controller.signal, add: ['./static:/srv/static'], addOwner: '65532',
+  addFollowSymlinks: false, sourceDateEpoch: 0,
   onProgress: (event: ProgressEvent) => { const s: 'layer' | 'write' = event.stage; void s; void event.total },
   push: ['localhost:5000/server:1.0', 'docker://localhost:5000/server:latest'], insecure: true,
   caCert: '/etc/ssl/private-ca.pem', creds: 'me:secret', timeout: 30, onLog: (line: string) => { void line.length },
@@ -145,9 +146,15 @@ export async function main(): Promise<string> {
   const source: string = await login('localhost:5000', 'me', 'secret', loginOptions)
   const erased: boolean = await logout('localhost:5000')
   const base: BuildResult = await writeBase(baseOptions)
+  const image: Image = await Image.fromBase('builtin:static', { platform: 'linux/amd64', compression: 'zstd', jobs: 2 })
+  await image.addFiles(['./static:/srv/static', { src: './config.yaml', dest: '/etc/app/config.yaml', owner: '65532' }], { followSymlinks: true })
+  await image.addProgram('./server', { path: '/app/server' })
+  image.setEnv('A', 'b'); image.setCmd(['--port', '8080'])
+  const written: BuildResult = await image.write({ output: 'server.tar', push: ['localhost:5000/server:1'], tag: 'server:1' })
+  const layers: number = image.layerCount + written.size
   const code: number = await runCli(['--help'])
   const size: number = result.size
-  return result.digest + result.configDigest + result.platform + result.output + result.outputs.join() + result.tags.join() + code + size + VERSION + pushed.join() + source + erased + base.digest
+  return layers + result.digest + result.configDigest + result.platform + result.output + result.outputs.join() + result.tags.join() + code + size + VERSION + pushed.join() + source + erased + base.digest
 }
 `
   const bad = `import { buildImage, login, logout, writeBase } from 'zeroimage'
@@ -162,6 +169,9 @@ export async function f(): Promise<string> {
   return await logout('localhost:5000')
 }
 export const g = writeBase({ output: 'x.tar' })
+export const h = buildImage({ entrypoint: './x', format: 'zip' })
+export const i = buildImage({ entrypoint: './x', compression: 'gzp' })
+export const j = buildImage({ entrypoint: './x', add: 5 })
 `
   fs.mkdirSync(path.join(dir, 'node_modules'))
   fs.symlinkSync(PACKAGE_DIR, path.join(dir, 'node_modules', 'zeroimage'))
@@ -176,5 +186,5 @@ export const g = writeBase({ output: 'x.tar' })
   assert.match(ko.stdout, /bad\.ts\(2,\d+\): error TS2345/)
   assert.match(ko.stdout, /bad\.ts\(3,/)
   assert.match(ko.stdout, /bad\.ts\(5,/)
-  for (const line of [7, 8, 10, 12]) assert.match(ko.stdout, new RegExp(`bad\\.ts\\(${line},`))
+  for (const line of [7, 8, 10, 12, 13, 14, 15]) assert.match(ko.stdout, new RegExp(`bad\\.ts\\(${line},`))
 })

@@ -149,11 +149,11 @@ const cases = [
   ['missing CA file', () => buildImage({ entrypoint: hello, push: 'localhost:5000/x:1', caCert: '/nonexistent/ca.pem' }), 'io', '/nonexistent/ca.pem'],
   ['wrong creds', () => buildImage({ entrypoint: hello, push: `${secure.info.addr}/node/x:1`, caCert: secure.info.ca_cert, creds: `${USER}:nope` }), 'auth', () => secure.info.addr],
   ['login: empty password', () => login(plain.info.addr, USER, ''), 'invalid_input', 'password'],
-  ['login: missing password', () => login(plain.info.addr, USER), 'invalid_input', 'password must be a string'],
-  ['login: registry not a string', () => login(5000, USER, PASSWORD), 'invalid_input', 'registry must be a string'],
+  ['login: missing password', () => login(plain.info.addr, USER), 'invalid_input', 'expected a string'],
+  ['login: registry not a string', () => login(5000, USER, PASSWORD), 'invalid_input', 'expected a string'],
   ['login: bad registry', () => login('a b', USER, PASSWORD), 'invalid_input', 'invalid registry'],
   ['login: options not an object', () => login(plain.info.addr, USER, PASSWORD, 'insecure'), 'invalid_input', 'expected an object'],
-  ['logout: no registry', () => logout(), 'invalid_input', 'registry must be a string'],
+  ['logout: no registry', () => logout(), 'invalid_input', 'expected a string'],
 ]
 
 for (const [name, call, code, fragment] of cases) {

@@ -59,6 +59,15 @@ def test_package_and_its_use_type_check_strictly(tmp_path: Path) -> None:
         "s: str = zeroimage.login('reg', 'u', 'p', insecure=True, ca_cert='c.pem')\n"
         "b: bool = zeroimage.logout('reg')\n"
         "w: zeroimage.BuildResult = zeroimage.write_base(output='s.tar', tag='s:1', format='docker')\n"
+        "i = zeroimage.Image.from_base('builtin:static', platform='linux/amd64', jobs=2, log=print)\n"
+        "i.add_files(['./a:/srv/a', {'src': 'b', 'dest': '/b', 'owner': '1'}], follow_symlinks=True)\n"
+        "i.add_program('x', '/app/x', cancel=zeroimage.CancelToken())\n"
+        "i.set_env('A', 'b')\n"
+        "w = i.write('o.tar', push=['r/x:1'], tag='t:1')\n"
+        "r = zeroimage.build_image('x', add='a:/b', add_owner='1', env=['A=1'], source_date_epoch=0)\n"
+        "import zeroimage.aio\n"
+        "async def g() -> str:\n"
+        "    return (await zeroimage.aio.build_image('x', add=['a:/b'])).digest\n"
     )
     for target in (["-p", "zeroimage"], [str(usage)]):
         proc = subprocess.run(
@@ -69,11 +78,18 @@ def test_package_and_its_use_type_check_strictly(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
     bad = tmp_path / "bad.py"
-    bad.write_text("import zeroimage\nzeroimage.build_image('x', tag=3)\n")
+    bad.write_text(
+        "import zeroimage\nzeroimage.build_image('x', tag=3)\n"
+        "zeroimage.build_image('x', compression='gzp')\n"
+        "zeroimage.build_image('x', bse='scratch')\n"
+        "zeroimage.Image.from_base('scratch', output='x.tar')\n"
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", str(bad)], capture_output=True, text=True
     )
     assert proc.returncode == 1 and "tag" in proc.stdout, proc.stdout
+    for line in (2, 3, 4, 5):
+        assert f"bad.py:{line}:" in proc.stdout, proc.stdout
 
 
 def readme_snippets() -> list[tuple[str, int, str]]:

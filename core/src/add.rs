@@ -184,8 +184,10 @@ fn stays_inside(root: &Path, link: &Path, target: &Path) -> bool {
     true
 }
 
-/// Every entry of `adds`, checked against each other and against the program's path.
-pub(crate) fn entries_of(adds: &[Add], program_path: &str) -> Result<Vec<Entry>> {
+/// Every entry of `adds`, for one layer: checked against each other (a directory several items
+/// share appears once; a file twice is refused) and against the program's path in the image
+/// (`program_path`; empty when there is no program).
+pub fn entries_of(adds: &[Add], program_path: &str) -> Result<Vec<Entry>> {
     let mut entries = Vec::new();
     let mut seen = std::collections::BTreeMap::new();
     for add in adds {

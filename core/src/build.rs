@@ -142,7 +142,8 @@ pub struct PlatformManifest {
 
 impl BuildResult {
     /// The result of writing `images` (one, or the images of `index`) to `sinks` under `tags`.
-    pub(crate) fn new(
+    /// (Public for front ends that write an [`Image`] themselves: the Python and Node `Image`.)
+    pub fn new(
         images: &[Image],
         index: Option<&ImageIndex>,
         written: Vec<Written>,

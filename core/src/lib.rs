@@ -47,7 +47,7 @@
 
 #![warn(missing_docs)]
 
-mod add;
+pub mod add;
 pub mod base;
 mod build;
 pub mod bundle;

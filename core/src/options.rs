@@ -633,7 +633,7 @@ pub(crate) fn check_epoch(epoch: u64) -> Result<()> {
 }
 
 /// `SOURCE_DATE_EPOCH` from `given`, else the environment, else 0; checked.
-pub(crate) fn source_date_epoch(given: Option<u64>) -> Result<u64> {
+pub fn source_date_epoch(given: Option<u64>) -> Result<u64> {
     if let Some(epoch) = given {
         check_epoch(epoch)?;
         return Ok(epoch);
@@ -751,8 +751,19 @@ where
         Text(String),
         Full(Add),
     }
-    let items: Vec<One> = one_or_many(deserializer)
-        .map_err(|_: D::Error| de::Error::custom("expected \"SRC:DEST\" strings or {src, dest} objects"))?;
+    // A list first: an `Add` would also read from a two-string list, as a tuple struct.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Items {
+        Many(Vec<One>),
+        Single(One),
+    }
+    let items = match Items::deserialize(deserializer)
+        .map_err(|_| de::Error::custom("expected \"SRC:DEST\" strings or {src, dest} objects"))?
+    {
+        Items::Many(items) => items,
+        Items::Single(item) => vec![item],
+    };
     items
         .into_iter()
         .map(|item| match item {
@@ -815,6 +826,11 @@ mod tests {
         let spec =
             BuildSpec::from_json(json!({"entrypoint": "x", "env": {"B": "2", "A": "1"}}), Frontend::Python).unwrap();
         assert_eq!(spec.env[0].0, "B", "mapping order kept");
+        let spec = BuildSpec::from_json(json!({"entrypoint": "x", "add": ["a:/x", "b:/y"]}), Frontend::Node).unwrap();
+        assert_eq!(spec.add.len(), 2, "a list of two strings is two items, not one {{src, dest}}");
+        let spec = BuildSpec::from_json(json!({"entrypoint": "x", "add": {"src": "a", "dest": "/x"}}), Frontend::Node)
+            .unwrap();
+        assert_eq!(spec.add[0].dest, "/x");
     }
 
     #[test]

@@ -5,11 +5,15 @@
     >>> result.digest
     'sha256:…'
 
-`build_image` can also push (``push="registry.example.com/hello:1.0"``); `login` and `logout`
-store and erase registry credentials as ``docker login`` does; `write_base` writes a base image
-(``builtin:static``) on its own. Each releases the GIL, so calls in threads run in parallel.
-Errors are `ZeroImageError` subclasses, one per error kind, carrying the CLI's message.
-`main()` is the ``zeroimage`` command line (also ``python -m zeroimage``).
+`build_image` can also push (``push="registry.example.com/hello:1.0"``) and add files beside
+the program (``add="./static:/srv/static"``); `login` and `logout` store and erase registry
+credentials as ``docker login`` does; `write_base` writes a base image (``builtin:static``) on
+its own. `Image` composes the same steps as objects (a base, files, the program, config edits,
+outputs). Each releases the GIL, so calls in threads run in parallel; `cancel=` takes a
+`CancelToken` or a `threading.Event`, and `zeroimage.aio` has awaitable versions that a
+cancelled asyncio task stops. Errors are `ZeroImageError` subclasses, one per error kind,
+carrying the CLI's message. `main()` is the ``zeroimage`` command line (also
+``python -m zeroimage``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from zeroimage._errors import (
     CancelledError,
     IntegrityError,
     InvalidInputError,
+    InvalidOptionError,
     IoError,
     NetworkError,
     NotFoundError,
@@ -32,16 +37,28 @@ from zeroimage._errors import (
     UnsupportedError,
     ZeroImageError,
 )
-from zeroimage._zeroimage import BuildResult, Progress, build_image, login, logout, write_base
+from zeroimage._zeroimage import (
+    BuildResult,
+    CancelToken,
+    Image,
+    Progress,
+    build_image,
+    login,
+    logout,
+    write_base,
+)
 
 __version__: str = _zeroimage.__version__
 
 __all__ = [
     "AuthError",
     "BuildResult",
+    "CancelToken",
     "CancelledError",
+    "Image",
     "IntegrityError",
     "InvalidInputError",
+    "InvalidOptionError",
     "IoError",
     "NetworkError",
     "NotFoundError",

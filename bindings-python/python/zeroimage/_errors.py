@@ -14,6 +14,7 @@ __all__ = [
     "CancelledError",
     "IntegrityError",
     "InvalidInputError",
+    "InvalidOptionError",
     "IoError",
     "NetworkError",
     "NotFoundError",
@@ -43,6 +44,14 @@ class InvalidInputError(ZeroImageError):
     (a directory, a dynamically linked program on scratch, the wrong architecture)."""
 
     kind = "invalid_input"
+
+
+class InvalidOptionError(InvalidInputError, TypeError):
+    """A keyword argument is not an option, or its value has the wrong shape (``tag=5``).
+
+    Also a `TypeError`, which is what Python raises for a bad call. The message names the
+    option and, for an unknown one, the nearest valid name (``did you mean base?``).
+    """
 
 
 class NotFoundError(ZeroImageError):
@@ -88,10 +97,25 @@ class NetworkError(ZeroImageError):
     kind = "network"
 
 
-class IoError(ZeroImageError):
-    """Reading or writing a local file failed (the message names the file and the operation)."""
+class IoError(ZeroImageError, OSError):
+    """Reading or writing a local file failed (the message names the file and the operation).
+
+    Also an `OSError`, so ``except OSError`` catches it: ``errno`` is the operating system's
+    error number and ``filename`` the file, where known (else ``None``). ``str()`` is still the
+    core's report.
+    """
 
     kind = "io"
+
+    def __init__(self, message: str, errno: int | None = None, filename: str | None = None) -> None:
+        OSError.__init__(self, errno, message, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[type[IoError], tuple[str, int | None, str | None]]:
+        return (type(self), (self.message, self.errno, self.filename))
 
 
 class IntegrityError(ZeroImageError):
@@ -128,9 +152,21 @@ _BY_KIND: dict[str, type[ZeroImageError]] = {
 }
 
 
-def _from_core(kind: str, message: str, program: str | None = None) -> ZeroImageError:
+def _from_core(
+    kind: str,
+    message: str,
+    *,
+    program: str | None = None,
+    errno: int | None = None,
+    filename: str | None = None,
+    option: bool = False,
+) -> ZeroImageError:
     """The exception for a core error (called by the native module)."""
     if program is not None:
         return ProgramNotFoundError(message, program)
+    if option:
+        return InvalidOptionError(message)
+    if kind == "io":
+        return IoError(message, errno, filename)
     # A kind added to the core before this table learns it still raises a ZeroImageError.
     return _BY_KIND.get(kind, ZeroImageError)(message)

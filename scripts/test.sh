@@ -38,4 +38,13 @@ step "the README's main-job command: make demo (then skopeo reads its archive)"
 make demo
 skopeo inspect oci-archive:target/hello.tar >/dev/null
 
+step "the composable API's example, as its documentation runs it (then skopeo reads its archive)"
+mkdir -p target/compose-assets && echo "composed" > target/compose-assets/index.html
+cargo run --release -p zeroimage --example compose -- target/hello target/compose-assets target/compose.tar
+skopeo inspect oci-archive:target/compose.tar >/dev/null
+
+step "release artifacts: make dist, then install each with no Rust on PATH (scripts/test-dist.sh)"
+bash scripts/dist.sh
+bash scripts/test-dist.sh dist
+
 step "all suites passed"

@@ -167,6 +167,11 @@ pub enum Error {
     #[error("cannot read base {base}")]
     BaseUnavailable { base: String, source: Box<Error> },
 
+    /// The TLS connection to a registry failed: its certificate was not trusted or not valid,
+    /// or it refused ours. `reason` says what was wrong in words, `hint` which file to pass.
+    #[error("cannot reach {url}: {reason}")]
+    Certificate { url: String, reason: String, hint: String },
+
     /// A registry could not be reached, or the connection failed.
     #[error("cannot reach {url}")]
     Network { url: String, source: Box<dyn std::error::Error + Send + Sync> },
@@ -198,7 +203,7 @@ impl Error {
             Error::InvalidBase { .. } => ErrorKind::Integrity,
             Error::RegistryAuth { .. } => ErrorKind::Auth,
             Error::Registry { .. } => ErrorKind::Registry,
-            Error::Network { .. } => ErrorKind::Network,
+            Error::Network { .. } | Error::Certificate { .. } => ErrorKind::Network,
         }
     }
 
@@ -208,6 +213,7 @@ impl Error {
             Error::ProgramNotRunnable { hint, .. } => Some(hint.clone()),
             Error::Unsupported { hint, .. } => hint.clone(),
             Error::BaseNotFound { hint, .. } | Error::RegistryAuth { hint, .. } => hint.clone(),
+            Error::Certificate { hint, .. } => Some(hint.clone()),
             Error::BaseUnavailable { source, .. } => source.hint(),
             Error::PlatformNotFound { .. } => Some(
                 "pass --platform with one of the platforms the base offers, and a program built for it".to_string(),

@@ -4,6 +4,7 @@
 
 use super::auth::{Challenge, Credentials};
 use super::keychain::Keychain;
+use super::tls::Tls;
 use super::{Logger, RegistryOptions};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -42,6 +43,8 @@ pub struct Client {
     log: Option<Logger>,
     allow_http: bool,
     state: Mutex<State>,
+    /// Trust and client certificate, also used to explain certificate failures.
+    tls: Tls,
 }
 
 #[derive(Default)]
@@ -82,54 +85,11 @@ pub(crate) struct Reply {
 impl Client {
     /// A client for `registry` (`host[:port]` as in references).
     pub fn new(registry: &str, options: &RegistryOptions) -> Result<Arc<Client>> {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if options.insecure {
-            tls = tls.disable_verification(true);
-        }
-        // `--ca-cert` files, else `$SSL_CERT_FILE` (as OpenSSL and Go honour it), else the
-        // built-in Mozilla roots.
-        let ca_certs = if options.ca_certs.is_empty() {
-            std::env::var_os("SSL_CERT_FILE")
-                .filter(|v| !v.is_empty())
-                .map(std::path::PathBuf::from)
-                .into_iter()
-                .collect()
-        } else {
-            options.ca_certs.clone()
-        };
-        if !ca_certs.is_empty() {
-            let mut certs = Vec::new();
-            for path in &ca_certs {
-                let pem = std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
-                let before = certs.len();
-                for item in ureq::tls::parse_pem(&pem) {
-                    match item {
-                        Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
-                        Ok(_) => {}
-                        Err(e) => {
-                            return Err(Error::io(
-                                "parse CA certificate",
-                                path,
-                                std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-                            ))
-                        }
-                    }
-                }
-                if certs.len() == before {
-                    return Err(Error::io(
-                        "parse CA certificate",
-                        path,
-                        std::io::Error::new(std::io::ErrorKind::InvalidData, "no PEM certificate in the file"),
-                    ));
-                }
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
+        let tls = Tls::new(registry, options)?;
         let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .tls_config(tls.build())
             .user_agent(format!("zeroimage/{}", crate::VERSION))
             .timeout_connect(Some(timeout.min(Duration::from_secs(30))))
             .timeout_send_request(Some(timeout))
@@ -141,12 +101,17 @@ impl Client {
         Ok(Arc::new(Client {
             registry: registry.to_string(),
             host: host.to_string(),
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::with_parts(
+                config,
+                tls.connector(),
+                ureq::unversioned::resolver::DefaultResolver::default(),
+            ),
             credentials: options.credentials.clone(),
             keychain: (options.credentials.is_none() && !options.skip_keychain).then(Keychain::from_env),
             log: options.log.clone(),
             allow_http: options.insecure || is_loopback(registry),
             state: Mutex::new(State::default()),
+            tls,
         }))
     }
 
@@ -643,6 +608,9 @@ impl Client {
     }
 
     fn network_error(&self, url: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        if let Some(error) = self.tls.explain(&strip_query(url), &source) {
+            return error;
+        }
         Error::Network { url: strip_query(url), source: Box::new(source) }
     }
 }

@@ -3,9 +3,10 @@
 use crate::base::Base;
 use crate::cancel::CancelToken;
 use crate::config::{self, ConfigChanges};
+use crate::convert::{output_images, OutputImages, Parts};
 use crate::elf::{self, ProgramKind};
 use crate::error::{Error, Result};
-use crate::image::{Format, Image};
+use crate::image::Format;
 use crate::layer::{write_layer, Compression, Owner};
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -129,6 +130,11 @@ pub struct BuildResult {
     pub platform: Platform,
     /// Every output written, as transport strings (`oci-archive:hello.tar`).
     pub outputs: Vec<String>,
+    /// The manifest digest each of [`outputs`](Self::outputs) holds, in the same order.
+    /// Archives, layouts and the Docker engine get OCI media types; a push keeps the base's
+    /// format (or `--format`) and gzips uncompressed base layers, so its digest can differ.
+    /// [`digest`](Self::digest) is the first output's.
+    pub digests: Vec<String>,
     /// The names given to the image.
     pub tags: Vec<String>,
     /// Every registry push, as `registry/repository@sha256:…`.
@@ -136,19 +142,23 @@ pub struct BuildResult {
 }
 
 impl BuildResult {
-    /// The result of writing `image` to `sinks` under `tags`.
-    pub(crate) fn new(image: &Image, platform: Platform, sinks: &[Sink], tags: &[Reference]) -> BuildResult {
+    /// The result of writing `images` to `sinks` under `tags`.
+    pub(crate) fn new(images: &OutputImages, platform: Platform, sinks: &[Sink], tags: &[Reference]) -> BuildResult {
+        let first = images.for_sink(&sinks[0]);
         BuildResult {
-            digest: image.manifest_digest.clone(),
-            config_digest: image.config_digest.clone(),
-            size: image.size(),
+            digest: first.manifest_digest.clone(),
+            config_digest: first.config_digest.clone(),
+            size: first.size(),
             platform,
             outputs: sinks.iter().map(Sink::to_string).collect(),
+            digests: sinks.iter().map(|sink| images.for_sink(sink).manifest_digest.clone()).collect(),
             tags: tags.iter().map(Reference::to_string).collect(),
             pushed: sinks
                 .iter()
                 .filter_map(|sink| match sink {
-                    Sink::Registry { reference } => Some(format!("{}@{}", reference.name(), image.manifest_digest)),
+                    Sink::Registry { reference } => {
+                        Some(format!("{}@{}", reference.name(), images.for_sink(sink).manifest_digest))
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -174,6 +184,7 @@ pub fn build_image(
     let epoch = source_date_epoch(options)?;
     let path_in_image = path_in_image(entrypoint, options.path.as_deref())?;
     check_options(options)?;
+    crate::convert::check_format(options.format, sinks)?;
 
     // The program: a regular, readable ELF executable for the platform.
     let meta = fs::metadata(entrypoint).map_err(|e| match e.kind() {
@@ -235,6 +246,8 @@ pub fn build_image(
     for sink in sinks {
         sink.preflight()?;
     }
+    // The program's layer is written in the push format (archives get the same bytes with OCI
+    // media types).
     let format = options.format.unwrap_or(resolved.format);
 
     // The program's layer, in one pass, next to the first output.
@@ -283,8 +296,6 @@ pub fn build_image(
             created_by: format!("zeroimage {}: COPY {program_name} {path_in_image}", crate::VERSION),
         },
     )?;
-    let mut layers = crate::base::manifest::convert_layers(resolved.layers, format)?;
-    layers.push(layer);
     // The base's name and digest, then the caller's annotations (which win).
     let mut annotations = BTreeMap::new();
     if let Some(name) = resolved.name {
@@ -294,7 +305,19 @@ pub fn build_image(
         annotations.insert("org.opencontainers.image.base.digest".to_string(), digest);
     }
     annotations.extend(options.annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let image = Image::assemble(format, platform.clone(), &config, layers, &annotations)?;
+    let images = output_images(
+        sinks,
+        Parts {
+            platform: &platform,
+            config: &config,
+            base_layers: resolved.layers,
+            own: Some(layer),
+            annotations: &annotations,
+            push_format: format,
+            compression: &options.compression,
+            scratch: &sinks[0].scratch_dir(),
+        },
+    )?;
 
     let tags = if options.tags.is_empty() { default_names(entrypoint) } else { options.tags.clone() };
     let ctx = WriteContext {
@@ -304,8 +327,20 @@ pub fn build_image(
         progress: options.progress.as_ref(),
         registry: &options.registry,
     };
-    crate::sink::write_all(sinks, &image, &ctx)?;
-    Ok(BuildResult::new(&image, platform, sinks, &tags))
+    write_outputs(sinks, &images, &ctx)?;
+    Ok(BuildResult::new(&images, platform, sinks, &tags))
+}
+
+/// Write each image to the sinks that get it: local outputs first, then pushes.
+pub(crate) fn write_outputs(sinks: &[Sink], images: &OutputImages, ctx: &WriteContext<'_>) -> Result<()> {
+    let (pushes, local): (Vec<Sink>, Vec<Sink>) = sinks.iter().cloned().partition(crate::convert::is_push);
+    if let Some(image) = &images.local {
+        crate::sink::write_all(&local, image, ctx)?;
+    }
+    if let Some(image) = &images.push {
+        crate::sink::write_all(&pushes, image, ctx)?;
+    }
+    Ok(())
 }
 
 fn not_runnable(path: &Path, reason: &str, hint: &str) -> Error {

@@ -99,7 +99,7 @@ struct BaseArgs {
     #[arg(long, value_name = "PLATFORM")]
     platform: Option<String>,
 
-    /// Manifest and config media types: oci or docker [default: oci]
+    /// Media types of a push (-o docker://REF): oci or docker; archives and oci: layouts are always OCI [default: oci]
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
 
@@ -212,7 +212,7 @@ struct BuildArgs {
     #[arg(long)]
     allow_dynamic: bool,
 
-    /// Manifest and config media types: oci or docker [default: follow the base]
+    /// Media types of a push (--push): oci or docker; archives and oci: layouts are always OCI [default: follow the base]
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
 
@@ -348,12 +348,12 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
             println!("{line}");
         }
         if !args.quiet {
-            eprintln!("wrote {} ({}, {})", result.outputs.join(", "), result.platform, human_size(result.size));
+            eprint!("{}", wrote_text(&result));
         }
     } else {
         println!("{}", result.digest);
         if !args.quiet {
-            eprintln!("wrote {} ({}, {})", result.outputs.join(", "), result.platform, human_size(result.size));
+            eprint!("{}", wrote_text(&result));
         }
     }
     Ok(())
@@ -446,7 +446,7 @@ fn base(args: BaseArgs, cancel: &CancelToken) -> Result<()> {
     } else {
         println!("{}", result.digest);
         if !args.quiet {
-            eprintln!("wrote {} ({}, {})", result.outputs.join(", "), result.platform, human_size(result.size));
+            eprint!("{}", wrote_text(&result));
         }
     }
     Ok(())
@@ -496,7 +496,20 @@ fn key_values(option: &'static str, items: &[String]) -> Result<BTreeMap<String,
     items.iter().map(|kv| parse_key_value(option, kv)).collect()
 }
 
-/// The `--json` document: `{"digest", "config_digest", "size", "platform", "output", ...}`.
+/// `wrote OUTPUTS (PLATFORM, SIZE)`, and when the outputs hold different manifests (an OCI
+/// archive and a Docker-format push), which digest each one holds.
+fn wrote_text(result: &BuildResult) -> String {
+    let mut out = format!("wrote {} ({}, {})\n", result.outputs.join(", "), result.platform, human_size(result.size));
+    if result.digests.iter().any(|d| *d != result.digest) {
+        for (output, digest) in result.outputs.iter().zip(&result.digests) {
+            out.push_str(&format!("  {output}: {digest}\n"));
+        }
+    }
+    out
+}
+
+/// The `--json` document: `{"digest", "config_digest", "size", "platform", "output", ...}`;
+/// `digests` maps each output to the manifest digest it holds.
 pub fn result_json(result: &BuildResult) -> String {
     let value = serde_json::json!({
         "digest": result.digest,
@@ -505,6 +518,7 @@ pub fn result_json(result: &BuildResult) -> String {
         "platform": result.platform.to_string(),
         "output": result.outputs.first(),
         "outputs": result.outputs,
+        "digests": result.outputs.iter().zip(&result.digests).map(|(o, d)| (o.clone(), serde_json::Value::from(d.clone()))).collect::<serde_json::Map<_, _>>(),
         "tags": result.tags,
         "pushed": result.pushed,
     });

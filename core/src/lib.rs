@@ -31,6 +31,7 @@ mod cancel;
 pub mod cli;
 pub mod compress;
 mod config;
+mod convert;
 mod digest;
 pub mod elf;
 mod error;

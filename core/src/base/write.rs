@@ -5,7 +5,7 @@ use super::Base;
 use crate::build::{BuildResult, ProgressFn};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::image::{Format, Image};
+use crate::image::Format;
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::sink::{Sink, WriteContext};
@@ -64,11 +64,24 @@ pub fn write_base(
     for sink in sinks {
         sink.preflight()?;
     }
+    crate::convert::check_format(options.format, sinks)?;
     let registry = crate::registry::RegistryOptions::default();
     let resolved = base.resolve(&platform, &registry)?;
     let format = options.format.unwrap_or(resolved.format);
-    let layers = resolved.layers.into_iter().map(|l| l.for_format(format)).collect();
-    let image = Image::assemble(format, platform.clone(), &resolved.config, layers, &options.annotations)?;
+    let scratch = sinks[0].scratch_dir();
+    let images = crate::convert::output_images(
+        sinks,
+        crate::convert::Parts {
+            platform: &platform,
+            config: &resolved.config,
+            base_layers: resolved.layers,
+            own: None,
+            annotations: &options.annotations,
+            push_format: format,
+            compression: &crate::compress::Compression::default(),
+            scratch: &scratch,
+        },
+    )?;
 
     let tags = if options.tags.is_empty() { default_names(base) } else { options.tags.clone() };
     let ctx = WriteContext {
@@ -78,8 +91,8 @@ pub fn write_base(
         progress: options.progress.as_ref(),
         registry: &registry,
     };
-    crate::sink::write_all(sinks, &image, &ctx)?;
-    Ok(BuildResult::new(&image, platform, sinks, &tags))
+    crate::build::write_outputs(sinks, &images, &ctx)?;
+    Ok(BuildResult::new(&images, platform, sinks, &tags))
 }
 
 /// `linux/<architecture of this process>`.
@@ -115,10 +128,13 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.platform, platform);
         assert_eq!(a.tags, vec![format!("docker.io/library/zeroimage-builtin-static:{}", crate::VERSION)]);
+        // Archives and layouts are always OCI: --format docker, which only changes pushes,
+        // is refused without one.
         let docker = BaseOptions { format: Some(Format::Docker), ..BaseOptions::default() };
         let sink: Sink = format!("oci:{}", dir.path().join("docker").display()).parse().unwrap();
-        let c = write_base(&base, None, &[sink], &docker).unwrap();
-        assert_ne!(c.digest, a.digest);
+        let error = write_base(&base, None, &[sink], &docker).unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("always hold OCI manifests"), "{error}");
         assert!(write_base(&base, None, &[], &BaseOptions::default()).is_err());
     }
 }

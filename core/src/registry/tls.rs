@@ -177,8 +177,8 @@ impl Tls {
         out
     }
 
-    /// A certificate or handshake failure somewhere in `error`'s chain, in words, with what to
-    /// do about it; `None` for other failures.
+    /// A certificate failure (theirs or ours) somewhere in `error`'s chain, in words, with
+    /// what to do about it; `None` for other failures, TLS handshake failures included.
     pub(crate) fn explain(&self, url: &str, error: &(dyn std::error::Error + 'static)) -> Option<Error> {
         let tls_error = find_rustls_error(error)?;
         let host = &self.registry;
@@ -262,15 +262,11 @@ impl Tls {
                             .to_string(),
                     ),
                 },
-                _ => (
-                    format!("the TLS handshake with {host} failed: the server reported {}", alert_words(*alert)),
-                    "check that the registry speaks TLS on this port".to_string(),
-                ),
+                // Other alerts and handshake failures (a plain-HTTP server, no common cipher)
+                // stay network errors: a loopback registry may then be tried over plain HTTP.
+                _ => return None,
             },
-            other => (
-                format!("the TLS connection to {host} failed: {}", describe(other)),
-                "check that the registry speaks TLS on this port".to_string(),
-            ),
+            _ => return None,
         };
         Some(Error::Certificate { url: url.to_string(), reason, hint })
     }

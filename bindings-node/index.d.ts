@@ -128,6 +128,12 @@ export interface BuildResult {
   output: string
   /** Every output written, as transport strings (a push is `'docker://REF'`). */
   outputs: Array<string>
+  /**
+   * The manifest digest each output holds, in the order of `outputs`. Archives and layouts
+   * hold OCI manifests; a push keeps the base's format (or `format`) and gzips uncompressed
+   * base layers, so its digest can differ.
+   */
+  digests: Array<string>
   /** The names given to the image. */
   tags: Array<string>
   /**

@@ -139,6 +139,10 @@ pub struct BuildResult {
     pub output: String,
     /// Every output written, as transport strings (a push is `'docker://REF'`).
     pub outputs: Vec<String>,
+    /// The manifest digest each output holds, in the order of `outputs`. Archives and layouts
+    /// hold OCI manifests; a push keeps the base's format (or `format`) and gzips uncompressed
+    /// base layers, so its digest can differ.
+    pub digests: Vec<String>,
     /// The names given to the image.
     pub tags: Vec<String>,
     /// `REF@sha256:…` for each `push` target, in order (what the CLI prints); empty without
@@ -155,6 +159,7 @@ impl BuildResult {
             size: i64::try_from(result.size).unwrap_or(i64::MAX),
             platform: result.platform.to_string(),
             outputs: result.outputs,
+            digests: result.digests,
             tags: result.tags,
             pushed,
         }

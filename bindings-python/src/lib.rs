@@ -41,6 +41,9 @@ struct BuildResult {
     output: String,
     /// Every output written, as transport strings.
     outputs: Vec<String>,
+    /// The manifest digest each output holds, in the order of `outputs` (archives and
+    /// layouts are OCI; a push keeps the base's format, so its digest can differ).
+    digests: Vec<String>,
     /// The names given to the image (`docker.io/library/hello:latest`).
     tags: Vec<String>,
     /// Each `push` target as `REPOSITORY@DIGEST` (`localhost:5000/hello@sha256:…`).
@@ -68,6 +71,7 @@ impl BuildResult {
             platform: r.platform.to_string(),
             output: r.outputs.first().cloned().unwrap_or_default(),
             outputs: r.outputs,
+            digests: r.digests,
             tags: r.tags,
         }
     }

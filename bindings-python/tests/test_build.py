@@ -95,12 +95,16 @@ def test_pathlike_entrypoint_and_output(workdir: Path) -> None:
     assert image.config["config"]["Entrypoint"] == ["/app/bin/hello"]
 
 
-def test_layout_output_and_docker_format(workdir: Path) -> None:
-    result = zeroimage.build_image("./hello", output="oci:layout:v1", format="docker", compression_level=0)
+def test_layout_output_is_oci_and_docker_format_needs_a_push(workdir: Path) -> None:
+    with pytest.raises(zeroimage.InvalidInputError, match="always hold OCI manifests"):
+        zeroimage.build_image("./hello", output="oci:layout:v1", format="docker")
+    assert not (workdir / "layout").exists()
+    result = zeroimage.build_image("./hello", output="oci:layout:v1", compression_level=0)
     assert result.output == "oci:layout:v1"
+    assert result.digests == [result.digest]
     image = oci.read_layout(workdir / "layout")
     assert image.manifest_digest == result.digest
-    assert image.manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert image.manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert image.index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v1"
     # Level 0 still writes a gzip stream (stored blocks): about the size of the tar.
     layer = image.files[image.manifest["layers"][0]["digest"]]

@@ -40,6 +40,12 @@ class BuildResult:
     def outputs(self) -> list[str]:
         """Every output written, as transport strings."""
     @property
+    def digests(self) -> list[str]:
+        """The manifest digest each output holds, in the order of ``outputs``.
+
+        Archives and ``oci:`` layouts hold OCI manifests; a push keeps the base's format (or
+        ``format``) and gzips uncompressed base layers, so its digest can differ."""
+    @property
     def tags(self) -> list[str]:
         """The names given to the image (``docker.io/library/hello:latest``)."""
     @property

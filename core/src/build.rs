@@ -87,6 +87,9 @@ pub struct BuildOptions {
     pub format: Option<Format>,
     /// How the program's layer is compressed.
     pub compression: Compression,
+    /// Rules to check the image against before anything is written (`--profile lambda`):
+    /// every violation is reported at once, as [`Error::ProfileViolations`].
+    pub profile: Option<crate::lambda::Profile>,
     /// Called as the build advances.
     pub progress: Option<ProgressFn>,
     /// Set it to stop the build; nothing is written then.
@@ -110,6 +113,7 @@ impl fmt::Debug for BuildOptions {
             .field("source_date_epoch", &self.source_date_epoch)
             .field("format", &self.format)
             .field("compression", &self.compression)
+            .field("profile", &self.profile)
             .field("progress", &self.progress.as_ref().map(|_| "Fn"))
             .field("cancel", &self.cancel)
             .field("registry", &self.registry)
@@ -296,6 +300,17 @@ pub fn build_image(
             created_by: format!("zeroimage {}: COPY {program_name} {path_in_image}", crate::VERSION),
         },
     )?;
+    if let Some(crate::lambda::Profile::Lambda) = options.profile {
+        let mut layers = resolved.layers.clone();
+        layers.push(layer.clone());
+        crate::lambda::check_lambda(&crate::lambda::Candidate {
+            platform: &platform,
+            config: &config,
+            layers: &layers,
+            own_layer: true,
+            max_uncompressed: crate::lambda::LAMBDA_MAX_UNCOMPRESSED,
+        })?;
+    }
     // The base's name and digest, then the caller's annotations (which win).
     let mut annotations = BTreeMap::new();
     if let Some(name) = resolved.name {

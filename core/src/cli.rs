@@ -216,6 +216,10 @@ struct BuildArgs {
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
 
+    /// Check the image against a platform's rules before writing anything, listing every violation: lambda (AWS Lambda container images)
+    #[arg(long, value_name = "PROFILE")]
+    profile: Option<String>,
+
     /// Layer compression: gzip, zstd (smaller, faster; Docker 20.10 and AWS Lambda cannot read it) or none
     #[arg(long, value_name = "ALGORITHM", default_value = "gzip")]
     compression: String,
@@ -318,6 +322,7 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
         user: args.user,
         allow_dynamic: args.allow_dynamic,
         format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
+        profile: args.profile.as_deref().map(str::parse::<crate::lambda::Profile>).transpose()?,
         compression,
         cancel: cancel.clone(),
         registry,

@@ -172,6 +172,11 @@ pub enum Error {
     #[error("cannot reach {url}: {reason}")]
     Certificate { url: String, reason: String, hint: String },
 
+    /// The image breaks rules of the profile asked for (`--profile lambda`); every violation is
+    /// listed. Nothing was written.
+    #[error("the image does not meet the {profile} profile:{}", .violations.iter().map(|v| format!("\n  - {v}")).collect::<String>())]
+    ProfileViolations { profile: String, violations: Vec<String> },
+
     /// A registry could not be reached, or the connection failed.
     #[error("cannot reach {url}")]
     Network { url: String, source: Box<dyn std::error::Error + Send + Sync> },
@@ -188,7 +193,8 @@ impl Error {
             | Error::ProgramNotFile { .. }
             | Error::ProgramNotRunnable { .. }
             | Error::ArchitectureMismatch { .. }
-            | Error::DynamicProgram { .. } => ErrorKind::InvalidInput,
+            | Error::DynamicProgram { .. }
+            | Error::ProfileViolations { .. } => ErrorKind::InvalidInput,
             Error::ProgramNotFound { .. } => ErrorKind::NotFound,
             Error::ProgramChanged { .. } | Error::Io { .. } => ErrorKind::Io,
             Error::DigestMismatch { .. } => ErrorKind::Integrity,
@@ -214,6 +220,9 @@ impl Error {
             Error::Unsupported { hint, .. } => hint.clone(),
             Error::BaseNotFound { hint, .. } | Error::RegistryAuth { hint, .. } => hint.clone(),
             Error::Certificate { hint, .. } => Some(hint.clone()),
+            Error::ProfileViolations { profile, .. } => Some(format!(
+                "nothing was written or pushed; fix every item above (the README's {profile} profile section says why each rule is there)"
+            )),
             Error::BaseUnavailable { source, .. } => source.hint(),
             Error::PlatformNotFound { .. } => Some(
                 "pass --platform with one of the platforms the base offers, and a program built for it".to_string(),

@@ -83,8 +83,16 @@ export interface BuildImageOptions {
   annotations?: Record<string, string>
   /** Build a dynamically linked program even if the base lacks its loader. */
   allowDynamic?: boolean
-  /** Manifest and config media types: `'oci'` or `'docker'`; default: follow the base. */
+  /**
+   * Media types of a push: `'oci'` or `'docker'`; default: follow the base. Archives and
+   * `oci:` layouts always hold OCI manifests.
+   */
   format?: 'oci' | 'docker' | string
+  /**
+   * `'lambda'`: check the image against AWS Lambda's container-image rules before anything
+   * is written; every violation is listed in one `invalid_input` error.
+   */
+  profile?: 'lambda' | string
   /**
    * How the program's layer is compressed: `'gzip'` (default), `'zstd'` (Docker 20.10, umoci
    * and AWS Lambda need gzip) or `'none'`.

@@ -95,9 +95,14 @@ pub struct BuildImageOptions<'env> {
     pub annotations: Option<BTreeMap<String, String>>,
     /// Build a dynamically linked program even if the base lacks its loader.
     pub allow_dynamic: Option<bool>,
-    /// Manifest and config media types: `'oci'` or `'docker'`; default: follow the base.
+    /// Media types of a push: `'oci'` or `'docker'`; default: follow the base. Archives and
+    /// `oci:` layouts always hold OCI manifests.
     #[napi(ts_type = "'oci' | 'docker' | string")]
     pub format: Option<String>,
+    /// `'lambda'`: check the image against AWS Lambda's container-image rules before anything
+    /// is written; every violation is listed in one `invalid_input` error.
+    #[napi(ts_type = "'lambda' | string")]
+    pub profile: Option<String>,
     /// How the program's layer is compressed: `'gzip'` (default), `'zstd'` (Docker 20.10, umoci
     /// and AWS Lambda need gzip) or `'none'`.
     #[napi(ts_type = "'gzip' | 'zstd' | 'none' | string")]
@@ -230,6 +235,7 @@ struct Request {
     annotations: BTreeMap<String, String>,
     allow_dynamic: bool,
     format: Option<String>,
+    profile: Option<String>,
     compression: Option<String>,
     compression_level: Option<u32>,
     jobs: Option<u32>,
@@ -405,6 +411,7 @@ fn accept(env: &Env, options: BuildImageOptions<'_>, task: &mut BuildTask) -> Re
         annotations: options.annotations.unwrap_or_default(),
         allow_dynamic: options.allow_dynamic.unwrap_or(false),
         format: options.format,
+        profile: options.profile,
         compression: options.compression,
         compression_level: options.compression_level,
         jobs: options.jobs,
@@ -472,6 +479,7 @@ fn build(request: Request, cancel: &CancelToken) -> zeroimage::Result<(zeroimage
         annotations: request.annotations,
         allow_dynamic: request.allow_dynamic,
         format: request.format.as_deref().map(str::parse::<Format>).transpose()?,
+        profile: request.profile.as_deref().map(str::parse::<zeroimage::Profile>).transpose()?,
         compression: Compression::from_options(
             request.compression.as_deref().unwrap_or("gzip"),
             request.compression_level,

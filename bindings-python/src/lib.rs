@@ -118,6 +118,8 @@ impl Progress {
 /// - env, labels, annotations: mappings of str to str. args: the image's Cmd.
 /// - user, workdir, path (of the program in the image), allow_dynamic, format (`"oci"` or
 ///   `"docker"`), source_date_epoch (default `$SOURCE_DATE_EPOCH`, else 0).
+/// - profile (`"lambda"`): check the image against AWS Lambda's rules before anything is
+///   written; every violation is listed in one `InvalidInputError`.
 /// - compression (`"gzip"`, `"zstd"` or `"none"`), compression_level (gzip 0-9, default 6;
 ///   zstd 1-19, default 3), jobs (threads to compress with; default: the number of cores).
 /// - progress: called with a `Progress` as the build advances; if it (or `log`) raises, the
@@ -129,7 +131,7 @@ impl Progress {
 #[pyo3(signature = (
     entrypoint, *, base = "scratch", platform = None, output = None, push = None, tag = None,
     env = None, args = None, user = None, workdir = None, path = None, labels = None,
-    annotations = None, allow_dynamic = false, format = None, compression = "gzip",
+    annotations = None, allow_dynamic = false, format = None, profile = None, compression = "gzip",
     compression_level = None, jobs = None,
     source_date_epoch = None, insecure = false, ca_cert = None, creds = None, timeout = None,
     log = None, progress = None,
@@ -152,6 +154,7 @@ fn build_image(
     annotations: Option<&Bound<'_, PyAny>>,
     allow_dynamic: bool,
     format: Option<&str>,
+    profile: Option<&str>,
     compression: &str,
     compression_level: Option<u32>,
     jobs: Option<u32>,
@@ -199,6 +202,7 @@ fn build_image(
         allow_dynamic,
         source_date_epoch,
         format: format.map(str::parse::<Format>).transpose().map_err(|e| core(py, e))?,
+        profile: profile.map(str::parse::<zeroimage::Profile>).transpose().map_err(|e| core(py, e))?,
         compression,
         cancel: cancel.clone(),
         registry: RegistryOptions { insecure, ca_certs, credentials, timeout, log, ..RegistryOptions::default() },

@@ -83,6 +83,7 @@ def build_image(
     annotations: Mapping[str, str] | None = None,
     allow_dynamic: bool = False,
     format: Literal["oci", "docker"] | None = None,
+    profile: Literal["lambda"] | None = None,
     compression: Literal["gzip", "zstd", "none"] = "gzip",
     compression_level: int | None = None,
     jobs: int | None = None,

@@ -111,6 +111,16 @@ def test_layout_output_is_oci_and_docker_format_needs_a_push(workdir: Path) -> N
     assert len(gzip.decompress(layer)) <= len(layer)
 
 
+def test_lambda_profile_lists_every_violation_and_writes_nothing(workdir: Path) -> None:
+    with pytest.raises(zeroimage.InvalidInputError) as info:
+        zeroimage.build_image("./hello", output="lambda.tar", profile="lambda", compression="zstd")
+    assert "does not meet the lambda profile" in str(info.value)
+    assert "zstd-compressed" in str(info.value)
+    assert not (workdir / "lambda.tar").exists()
+    result = zeroimage.build_image("./hello", output="lambda.tar", profile="lambda")
+    assert oci.read_archive(workdir / "lambda.tar").manifest_digest == result.digest
+
+
 def test_builds_are_reproducible_and_equal_to_the_rust_cli(workdir: Path, rust_cli: Path) -> None:
     a = zeroimage.build_image("./hello", output="a.tar", tag="hello:1", env={"K": "V"})
     b = zeroimage.build_image("./hello", output="b.tar", tag="hello:1", env={"K": "V"})

@@ -7,13 +7,11 @@
 use serde_json::Value;
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use zeroimage_tests::oci::{extract_tar, skopeo_copy, skopeo_inspect_with};
 use zeroimage_tests::{
-    exec_ok, oci_image_tool_validate, runc_run, scratch_dir, sha256_digest, static_hello, zeroimage, DockerDaemon,
-    ImageLayout, OutputExt, Registry, HELLO_LINE,
+    oci_image_tool_validate, runc_run, scratch_dir, sha256_digest, static_hello, zeroimage, DockerDaemon, ImageLayout,
+    OutputExt, Registry, HELLO_LINE,
 };
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -23,38 +21,6 @@ const DOCKER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 fn s(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// `docker save` of a three-layer image built by the classic builder on an imported busybox
-/// rootfs (Debian's busybox-static). Returns the archive.
-fn docker_saved_base(docker: &DockerDaemon, dir: &Path) -> PathBuf {
-    let rootfs = dir.join("rootfs");
-    fs::create_dir_all(rootfs.join("bin")).unwrap();
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
-        .expect("/bin/busybox is missing: run scripts/install-test-deps.sh (busybox-static)");
-    symlink("busybox", rootfs.join("bin/sh")).unwrap();
-    let rootfs_tar = dir.join("rootfs.tar");
-    exec_ok(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&rootfs_tar).arg("."));
-    exec_ok(docker.docker().arg("import").arg(&rootfs_tar).arg("zi-interop/busybox:1"));
-    let context = dir.join("context");
-    fs::create_dir_all(&context).unwrap();
-    fs::write(
-        context.join("Dockerfile"),
-        "FROM zi-interop/busybox:1\n\
-         RUN /bin/busybox mkdir -p /etc/app && echo one > /etc/app/one\n\
-         RUN echo two > /etc/app/two && /bin/busybox ln -s /bin/busybox /bin/cat\n",
-    )
-    .unwrap();
-    exec_ok(
-        docker
-            .docker()
-            .env("DOCKER_BUILDKIT", "0")
-            .args(["build", "--network", "none", "-t", "zi-interop/multi:1"])
-            .arg(&context),
-    );
-    let saved = dir.join("saved.tar");
-    exec_ok(docker.docker().args(["save", "-o", &s(&saved), "zi-interop/multi:1"]));
-    saved
 }
 
 /// The layers `docker save` wrote: (path in the archive, sha256 of its bytes), in order.
@@ -139,7 +105,7 @@ fn a_docker_save_base_gives_oci_archives_and_layouts_and_a_gzip_docker_push() {
     let registry = Registry::shared();
     let dir = scratch_dir();
     let hello = static_hello(dir.path());
-    let saved = docker_saved_base(docker, dir.path());
+    let saved = docker.busybox_multilayer_save(dir.path());
     let base_layers = saved_layer_digests(&saved);
     assert!(base_layers.len() >= 3, "several layers: {base_layers:?}");
 
@@ -240,7 +206,7 @@ fn a_docker_v2s2_registry_base_gives_oci_archives_and_layouts_and_keeps_docker_o
     let registry = Registry::shared();
     let dir = scratch_dir();
     let hello = static_hello(dir.path());
-    let saved = docker_saved_base(docker, dir.path());
+    let saved = docker.busybox_multilayer_save(dir.path());
     // skopeo pushes it as Docker v2s2, gzipping the layers on the way.
     skopeo_copy(
         &[&registry.dest_flags()[..], &["--format".to_string(), "v2s2".to_string()]].concat(),

@@ -318,3 +318,40 @@ fn a_lambda_function_built_with_the_profile_answers_an_invocation_the_way_lambda
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body, json!({"greeting": "hello, zeroimage", "uid": 993, "tmp": "ok"}));
 }
+
+#[test]
+fn a_docker_save_base_passes_the_profile_and_its_push_is_all_gzip() {
+    let docker = DockerDaemon::shared();
+    let registry = Registry::shared();
+    let dir = scratch_dir();
+    let function = lambda_function(dir.path());
+    let saved = docker.busybox_multilayer_save(dir.path());
+    let out = zeroimage(&[
+        "build",
+        &s(&function),
+        "--from",
+        &format!("docker-archive:{}", saved.display()),
+        "--profile",
+        "lambda",
+        "--push",
+        &registry.image("lambda/on-busybox:1"),
+    ]);
+    out.assert_success("--profile lambda on a docker save base");
+    let manifest: Value = serde_json::from_slice(
+        &registry
+            .request(
+                "GET",
+                "/v2/lambda/on-busybox/manifests/1",
+                &[("Accept", "application/vnd.docker.distribution.manifest.v2+json")],
+                false,
+            )
+            .body,
+    )
+    .unwrap();
+    assert_eq!(manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(layers.len() >= 4, "{manifest}");
+    for layer in layers {
+        assert_eq!(layer["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip", "{manifest}");
+    }
+}

@@ -262,7 +262,7 @@ pub fn build_image(
     };
     let size = meta.len();
     let tar_path = path_in_image.trim_start_matches('/').to_string();
-    let layer = write_layer(
+    let mut layer = write_layer(
         &sinks[0].scratch_dir(),
         options.compression.media_type(format),
         &options.compression,
@@ -301,15 +301,18 @@ pub fn build_image(
         },
     )?;
     if let Some(crate::lambda::Profile::Lambda) = options.profile {
-        let mut layers = resolved.layers.clone();
-        layers.push(layer.clone());
-        crate::lambda::check_lambda(&crate::lambda::Candidate {
+        // The check reads every layer; registry layers are kept locally for the outputs.
+        resolved.layers.push(layer);
+        let checked = crate::lambda::check_lambda(&mut crate::lambda::Candidate {
             platform: &platform,
             config: &config,
-            layers: &layers,
+            layers: &mut resolved.layers,
             own_layer: true,
             max_uncompressed: crate::lambda::LAMBDA_MAX_UNCOMPRESSED,
-        })?;
+            scratch: &sinks[0].scratch_dir(),
+        });
+        layer = resolved.layers.pop().expect("pushed above");
+        checked?;
     }
     // The base's name and digest, then the caller's annotations (which win).
     let mut annotations = BTreeMap::new();

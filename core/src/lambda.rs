@@ -30,6 +30,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::Read;
+use std::path::Path;
 
 /// A set of rules a build checks its image against before writing it (`--profile`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,8 +72,11 @@ pub(crate) struct Candidate<'a> {
     pub platform: &'a Platform,
     /// The image config (with the entrypoint set).
     pub config: &'a Value,
-    /// The base's layers, then the program's.
-    pub layers: &'a [Layer],
+    /// The base's layers, then the program's. A registry layer read for the check is kept in
+    /// a temporary file in `scratch` (verified), so the outputs copy it rather than download
+    /// it again.
+    pub layers: &'a mut [Layer],
+    pub scratch: &'a Path,
     /// Whether the last layer is the program's own (a written base has none).
     pub own_layer: bool,
     /// The size limit (always [`LAMBDA_MAX_UNCOMPRESSED`] but in tests).
@@ -80,7 +84,7 @@ pub(crate) struct Candidate<'a> {
 }
 
 /// Every Lambda rule `candidate` breaks, in words; empty when it is fine.
-pub(crate) fn lambda_violations(candidate: &Candidate<'_>) -> Result<Vec<String>> {
+pub(crate) fn lambda_violations(candidate: &mut Candidate<'_>) -> Result<Vec<String>> {
     let mut violations = Vec::new();
 
     // Platform.
@@ -123,9 +127,9 @@ pub(crate) fn lambda_violations(candidate: &Candidate<'_>) -> Result<Vec<String>
     // The file system: parent entries per layer, then the merged tree.
     let mut tree: BTreeMap<String, Node> = BTreeMap::new();
     let mut total: u64 = 0;
-    for (i, layer) in candidate.layers.iter().enumerate() {
+    for (i, layer) in candidate.layers.iter_mut().enumerate() {
         let own = candidate.own_layer && i + 1 == count;
-        let read = read_layer(layer, &mut tree)?;
+        let read = read_layer(layer, &mut tree, candidate.scratch)?;
         total = total.saturating_add(read.size);
         if !read.missing_parents.is_empty() {
             violations.push(format!(
@@ -181,7 +185,7 @@ pub(crate) fn lambda_violations(candidate: &Candidate<'_>) -> Result<Vec<String>
 }
 
 /// The check as an error: every violation, or `Ok` when there is none.
-pub(crate) fn check_lambda(candidate: &Candidate<'_>) -> Result<()> {
+pub(crate) fn check_lambda(candidate: &mut Candidate<'_>) -> Result<()> {
     let violations = lambda_violations(candidate)?;
     if violations.is_empty() {
         return Ok(());
@@ -248,8 +252,45 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Stream one layer: check its parent entries, apply it to `tree`, measure its tar.
-fn read_layer(layer: &Layer, tree: &mut BTreeMap<String, Node>) -> Result<LayerFacts> {
+/// Stream one layer: check its parent entries, apply it to `tree`, measure its tar. A registry
+/// layer's bytes are kept in a temporary file in `scratch` for the outputs.
+fn read_layer(layer: &mut Layer, tree: &mut BTreeMap<String, Node>, scratch: &Path) -> Result<LayerFacts> {
+    let mut copy = if layer.is_remote() {
+        let temp = tempfile::Builder::new().prefix(".zeroimage-base-layer-").tempfile_in(scratch);
+        Some(temp.map_err(|e| Error::io("create a temporary file in", scratch, e))?)
+    } else {
+        None
+    };
+    let facts = {
+        let verified = layer.verified_reader()?;
+        let raw: Box<dyn Read + '_> = match copy.as_mut() {
+            Some(file) => Box::new(Tee { inner: verified, copy: file.as_file_mut() }),
+            None => Box::new(verified),
+        };
+        read_tar(layer, raw, tree)?
+    };
+    if let Some(file) = copy {
+        layer.keep_local_copy(file.into_temp_path());
+    }
+    Ok(facts)
+}
+
+/// Passes what it reads on, and writes a copy of it to `copy`.
+struct Tee<R, W> {
+    inner: R,
+    copy: W,
+}
+
+impl<R: Read, W: std::io::Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// [`read_layer`] over the blob's (verified) bytes `verified`.
+fn read_tar(layer: &Layer, verified: Box<dyn Read + '_>, tree: &mut BTreeMap<String, Node>) -> Result<LayerFacts> {
     let read_err = |e: std::io::Error| {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
             *e.into_inner().and_then(|inner| inner.downcast::<Error>().ok()).expect("checked above")
@@ -257,7 +298,6 @@ fn read_layer(layer: &Layer, tree: &mut BTreeMap<String, Node>) -> Result<LayerF
             Error::io("read layer", layer.source_path(), e)
         }
     };
-    let verified = layer.verified_reader()?;
     let media_type = layer.media_type.as_str();
     let decompressed: Box<dyn Read + '_> = if media_type.ends_with("gzip") {
         Box::new(flate2::read::MultiGzDecoder::new(verified))
@@ -400,7 +440,6 @@ mod tests {
     use crate::cancel::CancelToken;
     use crate::layer::{memory_layer, Compression, Owner, MEDIA_TYPE_OCI_LAYER_GZIP};
     use serde_json::json;
-    use std::path::Path;
 
     /// A gzip layer of `(path, mode, kind)`: kind `d` directory, `f` file, `l:TARGET` link.
     fn layer(entries: &[(&str, u32, &str)]) -> Layer {
@@ -428,12 +467,14 @@ mod tests {
     fn check(arch: &str, entrypoint: &str, layers: &[Layer], max: u64) -> Vec<String> {
         let platform: Platform = format!("linux/{arch}").parse().unwrap();
         let config = config(arch, entrypoint);
-        lambda_violations(&Candidate {
+        let scratch = std::env::temp_dir();
+        lambda_violations(&mut Candidate {
             platform: &platform,
             config: &config,
-            layers,
+            layers: &mut layers.to_vec(),
             own_layer: true,
             max_uncompressed: max,
+            scratch: &scratch,
         })
         .unwrap()
     }

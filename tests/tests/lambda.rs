@@ -354,4 +354,29 @@ fn a_docker_save_base_passes_the_profile_and_its_push_is_all_gzip() {
     for layer in layers {
         assert_eq!(layer["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip", "{manifest}");
     }
+
+    // From that registry image, to an archive: the check reads every layer, and the archive
+    // is written from those verified copies: each blob is downloaded once.
+    let before = registry.requests().len();
+    let archive = dir.path().join("from-registry.tar");
+    zeroimage(&[
+        "build",
+        &s(&function),
+        "--from",
+        &registry.image("lambda/on-busybox:1"),
+        "--profile",
+        "lambda",
+        "-o",
+        &s(&archive),
+    ])
+    .assert_success("--profile lambda on a registry base");
+    let gets: Vec<String> = registry.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "GET" && r.path().starts_with("/v2/lambda/on-busybox/blobs/"))
+        .map(|r| r.path().to_string())
+        .collect();
+    for layer in layers {
+        let path = format!("/v2/lambda/on-busybox/blobs/{}", layer["digest"].as_str().unwrap());
+        assert_eq!(gets.iter().filter(|p| **p == path).count(), 1, "{path} downloaded once: {gets:#?}");
+    }
 }

@@ -484,7 +484,18 @@ fn find_rustls_error<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option
 /// A rustls error in words: its Display, except where that is a Debug rendering.
 fn describe(error: &rustls::Error) -> String {
     match error {
-        rustls::Error::InvalidCertificate(CertificateError::Other(_)) => "the certificate was refused".into(),
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => {
+            match other.0.downcast_ref::<webpki::Error>() {
+                Some(webpki::Error::EndEntityUsedAsCa) => "a certificate that is not a CA signed another one".into(),
+                Some(webpki::Error::PathLenConstraintViolated) => "its chain is longer than a CA allows".into(),
+                Some(webpki::Error::NameConstraintViolation) => "it breaks its CA's name constraints".into(),
+                Some(webpki::Error::MaximumPathDepthExceeded) => "its chain is too long".into(),
+                Some(webpki::Error::UnsupportedCriticalExtension) => {
+                    "it has a critical extension zeroimage does not know".into()
+                }
+                _ => "its chain is not valid".into(),
+            }
+        }
         rustls::Error::Other(_) => "an internal TLS error".into(),
         rustls::Error::General(message) => message.clone(),
         rustls::Error::AlertReceived(alert) => format!("the server reported {}", alert_words(*alert)),

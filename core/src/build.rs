@@ -124,11 +124,12 @@ impl fmt::Debug for BuildOptions {
 /// What a build produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildResult {
-    /// The manifest digest (`sha256:…`): the image's identity.
+    /// The manifest digest (`sha256:…`) of the first output: the image's identity there (see
+    /// [`digests`](Self::digests) for every output's).
     pub digest: String,
-    /// The config digest: Docker's image ID.
+    /// The config digest: Docker's image ID (the same for every output).
     pub config_digest: String,
-    /// Bytes of the image as stored: manifest, config and every layer.
+    /// Bytes of the first output's image as stored: manifest, config and every layer.
     pub size: u64,
     /// The image's platform.
     pub platform: Platform,

@@ -40,6 +40,7 @@ describe('buildImage', () => {
     assert.deepEqual(Object.keys(result).sort(), [
       'configDigest',
       'digest',
+      'digests',
       'output',
       'outputs',
       'platform',
@@ -49,6 +50,7 @@ describe('buildImage', () => {
     ])
     assert.equal(result.output, `oci-archive:${output}`)
     assert.deepEqual(result.outputs, [result.output])
+    assert.deepEqual(result.digests, [result.digest])
     assert.deepEqual(result.tags, ['registry.example.com/server:1.0'])
     assert.deepEqual(result.pushed, [])
     assert.equal(result.platform, 'linux/amd64')

@@ -21,6 +21,7 @@
 #   libssl-dev zlib1g-dev python3-venv --bundle-libs test programs: C with OpenSSL and zlib, PyInstaller
 #   musl-tools                         the same for a musl program (musl-gcc)
 #   zsh fish                           load the completion scripts of `zeroimage completion` (tests/tests/cli.rs)
+#   busybox-static                     a real static rootfs for Docker-built bases (tests/tests/interop.rs)
 set -eu
 
 PACKAGES="
@@ -37,6 +38,7 @@ jq pigz tar gzip
 zstd time
 libssl-dev zlib1g-dev python3-venv musl-tools
 zsh fish
+busybox-static
 "
 
 missing=""

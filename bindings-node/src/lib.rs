@@ -128,6 +128,9 @@ pub struct BuildImageOptions {
     /// Also bundle libraries the program only dlopens, by soname (`--bundle-lib`).
     #[napi(ts_type = "string | Array<string>")]
     pub bundle_lib: Option<String>,
+    /// Check the image against AWS Lambda's rules before anything is written (`--profile`).
+    #[napi(ts_type = "'lambda'")]
+    pub profile: Option<String>,
     /// With several programs pushed: also tag each platform's image as `TAG-amd64`… (`--platform-tags`).
     pub platform_tags: Option<bool>,
     /// With several programs: the platform an archive's `manifest.json` names for Docker 20.10.

@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import { writeBase } from 'zeroimage'
 import { inspectArchive, listDir, tempDir } from './support.mjs'
 
-test('writeBase writes builtin:static with the given tag, platform, format and annotations', async () => {
+test('writeBase writes builtin:static with the given tag, platform and annotations (always OCI)', async () => {
   const dir = tempDir()
   const archive = path.join(dir, 'static.tar')
   const result = await writeBase({
@@ -13,7 +13,6 @@ test('writeBase writes builtin:static with the given tag, platform, format and a
     output: archive,
     tag: ['static:1', 'registry.example.com/base/static:1'],
     platform: 'linux/arm64',
-    format: 'docker',
     annotations: { 'org.example.note': 'node' },
   })
   const image = inspectArchive(archive)
@@ -23,7 +22,7 @@ test('writeBase writes builtin:static with the given tag, platform, format and a
   assert.equal(result.platform, 'linux/arm64')
   assert.deepEqual(result.outputs, [`oci-archive:${archive}`])
   assert.deepEqual(result.pushed, [])
-  assert.equal(image.manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json')
+  assert.equal(image.manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json')
   assert.equal(image.manifest.annotations['org.example.note'], 'node')
   assert.equal(image.config.architecture, 'arm64')
   assert.deepEqual(image.dockerManifest[0].RepoTags, ['static:1', 'registry.example.com/base/static:1'])
@@ -37,7 +36,6 @@ test('writeBase writes builtin:static with the given tag, platform, format and a
     output: path.join(dir, 'again.tar'),
     tag: ['static:1', 'registry.example.com/base/static:1'],
     platform: 'linux/arm64',
-    format: 'docker',
     annotations: { 'org.example.note': 'node' },
   })
   assert.equal(again.digest, result.digest)

@@ -37,18 +37,12 @@ describe('buildImage', () => {
       annotations: { 'org.opencontainers.image.source': 'https://example.com/repo' },
       sourceDateEpoch: 0,
     })
-    assert.deepEqual(Object.keys(result).sort(), [
-      'configDigest',
-      'digest',
-      'output',
-      'outputs',
-      'platform',
-      'pushed',
-      'size',
-      'tags',
-    ])
+    for (const key of ['configDigest', 'digest', 'digests', 'manifests', 'bundled', 'output', 'outputs', 'platform', 'pushed', 'size', 'tags']) {
+      assert.ok(key in result, key)
+    }
     assert.equal(result.output, `oci-archive:${output}`)
     assert.deepEqual(result.outputs, [result.output])
+    assert.deepEqual(result.digests, { [result.output]: result.digest })
     assert.deepEqual(result.tags, ['registry.example.com/server:1.0'])
     assert.deepEqual(result.pushed, [])
     assert.equal(result.platform, 'linux/amd64')
@@ -111,14 +105,13 @@ describe('buildImage', () => {
     assert.ok(!fs.existsSync(path.join(dir, 'bad.tar')))
   })
 
-  test('takes several tags, a platform, docker format and a layout directory output', async () => {
+  test('takes several tags, a platform and a layout directory output (always OCI)', async () => {
     const dir = tempDir()
     const result = await buildImage({
       entrypoint: hello,
       output: `oci:${path.join(dir, 'layout')}:v1`,
       tag: ['hello:1', 'hello:latest'],
       platform: 'linux/x86_64',
-      format: 'docker',
       compressionLevel: 9,
     })
     assert.equal(result.platform, 'linux/amd64')
@@ -129,7 +122,13 @@ describe('buildImage', () => {
     assert.equal(descriptor.digest, result.digest)
     const manifestBytes = fs.readFileSync(path.join(dir, 'layout', 'blobs', 'sha256', result.digest.slice(7)))
     assert.equal(sha256(manifestBytes), result.digest)
-    assert.equal(JSON.parse(manifestBytes).mediaType, 'application/vnd.docker.distribution.manifest.v2+json')
+    assert.equal(JSON.parse(manifestBytes).mediaType, 'application/vnd.oci.image.manifest.v1+json')
+    assert.deepEqual(result.digests, { [result.output]: result.digest })
+    // format: 'docker' only changes pushes; without one it is refused.
+    await assert.rejects(
+      buildImage({ entrypoint: hello, output: `oci:${path.join(dir, 'docker')}:v1`, format: 'docker' }),
+      (e) => e.code === 'invalid_input' && /always hold OCI manifests/.test(e.message),
+    )
   })
 
   test('reports progress from the build thread', async () => {

@@ -95,16 +95,30 @@ def test_pathlike_entrypoint_and_output(workdir: Path) -> None:
     assert image.config["config"]["Entrypoint"] == ["/app/bin/hello"]
 
 
-def test_layout_output_and_docker_format(workdir: Path) -> None:
-    result = zeroimage.build_image("./hello", output="oci:layout:v1", format="docker", compression_level=0)
+def test_layout_output_is_oci_and_docker_format_needs_a_push(workdir: Path) -> None:
+    with pytest.raises(zeroimage.InvalidInputError, match="always hold OCI manifests"):
+        zeroimage.build_image("./hello", output="oci:layout:v1", format="docker")
+    assert not (workdir / "layout").exists()
+    result = zeroimage.build_image("./hello", output="oci:layout:v1", compression_level=0)
     assert result.output == "oci:layout:v1"
+    assert result.digests == {result.output: result.digest}
     image = oci.read_layout(workdir / "layout")
     assert image.manifest_digest == result.digest
-    assert image.manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert image.manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert image.index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "v1"
     # Level 0 still writes a gzip stream (stored blocks): about the size of the tar.
     layer = image.files[image.manifest["layers"][0]["digest"]]
     assert len(gzip.decompress(layer)) <= len(layer)
+
+
+def test_lambda_profile_lists_every_violation_and_writes_nothing(workdir: Path) -> None:
+    with pytest.raises(zeroimage.InvalidInputError) as info:
+        zeroimage.build_image("./hello", output="lambda.tar", profile="lambda", compression="zstd")
+    assert "does not meet the lambda profile" in str(info.value)
+    assert "zstd-compressed" in str(info.value)
+    assert not (workdir / "lambda.tar").exists()
+    result = zeroimage.build_image("./hello", output="lambda.tar", profile="lambda")
+    assert oci.read_archive(workdir / "lambda.tar").manifest_digest == result.digest
 
 
 def test_builds_are_reproducible_and_equal_to_the_rust_cli(workdir: Path, rust_cli: Path) -> None:

@@ -49,6 +49,7 @@ CASES: list[tuple[str, dict[str, Any], list[str], type[zeroimage.ZeroImageError]
     ),
     ("bad tag", {"tag": "Bad Name"}, ["--tag", "Bad Name"], zeroimage.InvalidInputError),
     ("bad format", {"format": "tgz"}, ["--format", "tgz"], zeroimage.InvalidInputError),
+    ("bad profile", {"profile": "gcp"}, ["--profile", "gcp"], zeroimage.InvalidInputError),
     ("relative path", {"path": "app/x"}, ["--path", "app/x"], zeroimage.InvalidInputError),
     (
         "bad compression",

@@ -220,7 +220,6 @@ def test_write_base(workdir: Path, rust_cli: Path) -> None:
         output=workdir / "arm.tar",
         tag=["base:arm", "base:latest"],
         platform="linux/arm64",
-        format="docker",
         annotations={"org.example": "x"},
     )
     assert arm.platform == "linux/arm64" and arm.tags == [
@@ -229,7 +228,7 @@ def test_write_base(workdir: Path, rust_cli: Path) -> None:
     ]
     image = oci.read_archive(workdir / "arm.tar")
     assert image.manifest_digest == arm.digest
-    assert image.manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert image.manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     assert image.manifest["annotations"] == {"org.example": "x"}
     assert image.config["architecture"] == "arm64"
     cli = run(
@@ -241,8 +240,6 @@ def test_write_base(workdir: Path, rust_cli: Path) -> None:
             "cli.tar",
             "--platform",
             "linux/arm64",
-            "--format",
-            "docker",
         ]
         + ["--tag", "base:arm", "--tag", "base:latest", "--annotation", "org.example=x", "--quiet"],
         cwd=workdir,

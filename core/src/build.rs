@@ -51,6 +51,9 @@ pub struct BuildOptions {
     pub sysroot: Option<PathBuf>,
     /// Libraries to bundle that the program only `dlopen`s, by soname (`--bundle-lib`).
     pub bundle_lib: Vec<String>,
+    /// Rules to check the image against before anything is written (`--profile lambda`):
+    /// every violation is reported at once, as [`Error::ProfileViolations`].
+    pub profile: Option<crate::lambda::Profile>,
     /// With several programs pushed: also tag each platform's image as `TAG-<arch>`.
     pub platform_tags: bool,
     /// With several programs written to an archive: the platform whose image
@@ -87,6 +90,7 @@ impl fmt::Debug for BuildOptions {
             .field("bundle_libs", &self.bundle_libs)
             .field("sysroot", &self.sysroot)
             .field("bundle_lib", &self.bundle_lib)
+            .field("profile", &self.profile)
             .field("platform_tags", &self.platform_tags)
             .field("docker_platform", &self.docker_platform)
             .field("allow_dynamic", &self.allow_dynamic)
@@ -307,6 +311,19 @@ pub fn build_images(
     inputs.extend(base.local_path().map(|path| Input { what: "the base", path }));
     inputs.extend(options.add.iter().map(|a| Input { what: "an --add source", path: &a.src }));
     crate::sink::check_outputs(sinks, &inputs)?;
+    crate::convert::check_format(options.format, sinks)?;
+    if options.profile.is_some()
+        && opened.len() > 1
+        && !(options.platform_tags && sinks.iter().all(crate::convert::is_push))
+    {
+        return Err(Error::InvalidOption {
+            option: "profile",
+            value: "lambda".into(),
+            reason: "AWS Lambda takes a single image, not an index: with several programs, push with --platform-tags \
+                     and deploy the TAG-<arch> tags"
+                .into(),
+        });
+    }
     let registry = options.registry.cancelled_by(&options.cancel);
     let temp_dir = temp_dir_for(sinks);
 
@@ -428,6 +445,9 @@ pub fn build_images(
             image.set_annotation(key, value)?;
         }
         image.set_created(epoch)?;
+        if let Some(profile) = options.profile {
+            image.check_profile(profile, &temp_dir)?;
+        }
         images.push(image.build()?);
     }
 

@@ -294,6 +294,13 @@ fn build(args: BuildArgs, cancel: &CancelToken) -> Result<()> {
             );
         }
     }
+    // Outputs of one build can hold different digests (archives are OCI; a push keeps the
+    // base's format): say which is which.
+    if !args.json && !args.quiet && result.written.iter().any(|w| w.digest != result.digest) {
+        for written in &result.written {
+            eprintln!("  {}: {}", written.output, written.digest);
+        }
+    }
     if !args.json && !args.quiet && result.index_digest.is_some() {
         for manifest in &result.manifests {
             eprintln!("{} {}", manifest.platform, manifest.digest);

@@ -188,6 +188,16 @@ pub enum Error {
     #[error("cannot read base {base}")]
     BaseUnavailable { base: String, source: Box<Error> },
 
+    /// The TLS connection to a registry failed: its certificate was not trusted or not valid,
+    /// or it refused ours. `reason` says what was wrong in words, `hint` which file to pass.
+    #[error("cannot reach {url}: {reason}")]
+    Certificate { url: String, reason: String, hint: String },
+
+    /// The image breaks rules of the profile asked for (`--profile lambda`); every violation is
+    /// listed. Nothing was written.
+    #[error("the image does not meet the {profile} profile:{}", .violations.iter().map(|v| format!("\n  - {v}")).collect::<String>())]
+    ProfileViolations { profile: String, violations: Vec<String> },
+
     /// A registry could not be reached, or the connection failed.
     #[error("cannot reach {url}")]
     Network { url: String, source: Box<dyn std::error::Error + Send + Sync> },
@@ -207,7 +217,8 @@ impl Error {
             | Error::DynamicProgram { .. }
             | Error::SysrootRequired { .. }
             | Error::BaseHasLibc { .. }
-            | Error::BaseDirectoryConflict { .. } => ErrorKind::InvalidInput,
+            | Error::BaseDirectoryConflict { .. }
+            | Error::ProfileViolations { .. } => ErrorKind::InvalidInput,
             Error::LibraryNotFound { .. } | Error::SysrootNotFound { .. } => ErrorKind::NotFound,
             Error::ProgramNotFound { .. } => ErrorKind::NotFound,
             Error::ProgramChanged { .. } | Error::Io { .. } => ErrorKind::Io,
@@ -223,7 +234,7 @@ impl Error {
             Error::InvalidBase { .. } => ErrorKind::Integrity,
             Error::RegistryAuth { .. } => ErrorKind::Auth,
             Error::Registry { .. } => ErrorKind::Registry,
-            Error::Network { .. } => ErrorKind::Network,
+            Error::Network { .. } | Error::Certificate { .. } => ErrorKind::Network,
         }
     }
 
@@ -233,6 +244,10 @@ impl Error {
             Error::ProgramNotRunnable { hint, .. } => Some(hint.clone()),
             Error::Unsupported { hint, .. } => hint.clone(),
             Error::BaseNotFound { hint, .. } | Error::RegistryAuth { hint, .. } => hint.clone(),
+            Error::Certificate { hint, .. } => Some(hint.clone()),
+            Error::ProfileViolations { profile, .. } => Some(format!(
+                "nothing was written or pushed; fix every item above (the README's {profile} profile section says why each rule is there)"
+            )),
             Error::BaseUnavailable { source, .. } => source.hint(),
             Error::PlatformNotFound { .. } => Some(
                 "pass --platform with one of the platforms the base offers, and a program built for it".to_string(),

@@ -40,6 +40,8 @@ pub struct Image {
     pub manifest: Vec<u8>,
     /// `sha256:` digest of [`manifest`](Self::manifest): the image's identity.
     pub manifest_digest: String,
+    /// How many of [`layers`](Self::layers) are the base's (the rest were appended).
+    pub(crate) base_layers: usize,
 }
 
 impl Image {
@@ -77,7 +79,8 @@ impl Image {
         })?;
         let manifest = canonical_json(&serde_json::to_value(&manifest).expect("a manifest serialises"));
         let manifest_digest = sha256_digest(&manifest);
-        Ok(Image { format, platform, config, config_digest, layers, manifest, manifest_digest })
+        let base_layers = layers.len();
+        Ok(Image { format, platform, config, config_digest, layers, manifest, manifest_digest, base_layers })
     }
 
     /// Bytes of the image as stored: manifest, config and every layer blob.
@@ -184,6 +187,21 @@ impl ImageBuilder {
         crate::base::tree::Tree::read(&mut self.layers, temp_dir, cancel)
     }
 
+    /// Check the image so far against `profile`'s rules (AWS Lambda's), listing every
+    /// violation at once; registry layers read for it are kept in `temp_dir` for the outputs.
+    pub fn check_profile(&mut self, profile: crate::lambda::Profile, temp_dir: &std::path::Path) -> Result<()> {
+        let crate::lambda::Profile::Lambda = profile;
+        let appended = !self.appended.is_empty();
+        crate::lambda::check_lambda(&mut crate::lambda::Candidate {
+            platform: &self.platform,
+            config: &self.config,
+            layers: &mut self.layers,
+            own_layer: appended,
+            max_uncompressed: crate::lambda::LAMBDA_MAX_UNCOMPRESSED,
+            scratch: temp_dir,
+        })
+    }
+
     /// Add `layer` on top, recording `created_by` in the config's history.
     pub fn append(&mut self, layer: Layer, created_by: impl Into<String>) -> &mut Self {
         self.layers.push(layer);
@@ -266,7 +284,9 @@ impl ImageBuilder {
             crate::config::append_layer(&mut config, &layer.diff_id, &created, created_by)?;
         }
         let layers = self.layers.iter().cloned().map(|l| l.for_format(self.format)).collect::<Result<Vec<_>>>()?;
-        Image::assemble(self.format, self.platform.clone(), &config, layers, &self.annotations)
+        let mut image = Image::assemble(self.format, self.platform.clone(), &config, layers, &self.annotations)?;
+        image.base_layers = appended_from;
+        Ok(image)
     }
 }
 

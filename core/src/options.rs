@@ -259,6 +259,10 @@ pub struct BuildSpec {
     #[cfg_attr(feature = "cli", arg(long = "bundle-lib", value_name = "SONAME"))]
     pub bundle_lib: Vec<String>,
 
+    /// Check the image against a platform's rules before anything is written or pushed: lambda (AWS Lambda's container-image rules; every violation is listed)
+    #[cfg_attr(feature = "cli", arg(long, value_name = "PROFILE"))]
+    pub profile: Option<String>,
+
     /// Manifest and config media types: oci or docker [default: follow the base]
     #[cfg_attr(feature = "cli", arg(long, value_name = "FORMAT"))]
     pub format: Option<String>,
@@ -298,7 +302,7 @@ pub struct BuildSpec {
 }
 
 /// The schema's field names (snake_case), for unknown-key checks and spelling.
-const FIELDS: [&str; 35] = [
+const FIELDS: [&str; 36] = [
     "program",
     "args",
     "base",
@@ -325,6 +329,7 @@ const FIELDS: [&str; 35] = [
     "bundle_libs",
     "sysroot",
     "bundle_lib",
+    "profile",
     "format",
     "compression",
     "compression_level",
@@ -367,6 +372,7 @@ impl Default for BuildSpec {
             bundle_libs: false,
             sysroot: None,
             bundle_lib: Vec::new(),
+            profile: None,
             format: None,
             compression: None,
             compression_level: None,
@@ -565,6 +571,7 @@ impl BuildSpec {
             bundle_libs: self.bundle_libs,
             sysroot: self.sysroot,
             bundle_lib: self.bundle_lib,
+            profile: self.profile.as_deref().map(str::parse::<crate::lambda::Profile>).transpose()?,
             platform_tags: self.platform_tags,
             docker_platform,
             source_date_epoch,

@@ -164,6 +164,47 @@ impl DockerDaemon {
     }
 }
 
+impl DockerDaemon {
+    /// `docker save` (into `dir/saved.tar`) of `zi-busybox/multi-<unique>:1`: a three-layer image built
+    /// here by the classic builder (`DOCKER_BUILDKIT=0 docker build --network none`) on a
+    /// `docker import`ed busybox rootfs (Debian's busybox-static: `/bin/busybox`, `/bin/sh`).
+    /// Its layers are uncompressed, as `docker save` writes them; `/etc/app/one` holds `one\n`,
+    /// `/etc/app/two` holds `two\n`.
+    pub fn busybox_multilayer_save(&self, dir: &Path) -> PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        // Names of this call only: tests share the engine and run in parallel.
+        let id = format!("{}-{}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+        let (rootfs_name, name) = (format!("zi-busybox/rootfs-{id}:1"), format!("zi-busybox/multi-{id}:1"));
+        require_tool("tar");
+        let rootfs = dir.join("rootfs");
+        fs::create_dir_all(rootfs.join("bin")).expect("cannot create the rootfs");
+        fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+            .expect("/bin/busybox is missing: run scripts/install-test-deps.sh (busybox-static)");
+        std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh")).expect("cannot link bin/sh");
+        let rootfs_tar = dir.join("rootfs.tar");
+        exec_ok(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&rootfs_tar).arg("."));
+        exec_ok(self.docker().arg("import").arg(&rootfs_tar).arg(&rootfs_name));
+        let context = dir.join("context");
+        fs::create_dir_all(&context).expect("cannot create the build context");
+        fs::write(
+            context.join("Dockerfile"),
+            format!(
+                "FROM {rootfs_name}\n\
+                 RUN /bin/busybox mkdir -p /etc/app && echo one > /etc/app/one\n\
+                 RUN echo two > /etc/app/two && /bin/busybox ln -s /bin/busybox /bin/cat\n"
+            ),
+        )
+        .expect("cannot write the Dockerfile");
+        exec_ok(
+            self.docker().env("DOCKER_BUILDKIT", "0").args(["build", "--network", "none", "-t", &name]).arg(&context),
+        );
+        let saved = dir.join("saved.tar");
+        exec_ok(self.docker().arg("save").arg("-o").arg(&saved).arg(&name));
+        saved
+    }
+}
+
 impl Drop for DockerDaemon {
     fn drop(&mut self) {
         self.daemon.stop();

@@ -20,6 +20,12 @@ pub struct RegistryOptions {
     pub auth: Option<(String, String)>,
     /// Serve HTTPS with a certificate from a fresh CA (see [`Registry::ca_cert`]).
     pub tls: bool,
+    /// Serve HTTPS with a self-signed certificate made as Docker's guide makes it
+    /// (`openssl req -x509`, CA:TRUE), instead of a CA-signed leaf.
+    pub self_signed: bool,
+    /// Require a client certificate signed by a second fresh CA (`http.tls.clientcas`); see
+    /// [`Registry::client_cert`].
+    pub mutual_tls: bool,
 }
 
 impl fmt::Debug for RegistryOptions {
@@ -27,6 +33,8 @@ impl fmt::Debug for RegistryOptions {
         f.debug_struct("RegistryOptions")
             .field("auth", &self.auth.as_ref().map(|(user, _)| (user, "<redacted>")))
             .field("tls", &self.tls)
+            .field("self_signed", &self.self_signed)
+            .field("mutual_tls", &self.mutual_tls)
             .finish()
     }
 }
@@ -41,6 +49,20 @@ impl RegistryOptions {
     /// Serves HTTPS.
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// Serves HTTPS with a self-signed CA:TRUE certificate (Docker's guide's recipe).
+    pub fn self_signed_tls(mut self) -> Self {
+        self.tls = true;
+        self.self_signed = true;
+        self
+    }
+
+    /// Serves HTTPS and requires a client certificate (mutual TLS).
+    pub fn mutual_tls(mut self) -> Self {
+        self.tls = true;
+        self.mutual_tls = true;
         self
     }
 
@@ -114,6 +136,8 @@ pub struct Registry {
 struct TlsFiles {
     ca_cert: PathBuf,
     cert_dir: PathBuf,
+    /// With mutual TLS: a client certificate and its key, signed by the CA the registry asks for.
+    client: Option<(PathBuf, PathBuf)>,
 }
 
 impl Registry {
@@ -138,7 +162,7 @@ impl Registry {
         let root = base.join("storage");
         fs::create_dir(&root).expect("cannot create the registry storage dir");
 
-        let tls = options.tls.then(|| make_tls(&base));
+        let tls = options.tls.then(|| make_tls(&base, options.self_signed, options.mutual_tls));
         let htpasswd = options.auth.as_ref().map(|(user, password)| {
             require_tool("htpasswd");
             let out = exec_ok(Command::new("htpasswd").args(["-Bbn", user, password]));
@@ -149,19 +173,20 @@ impl Registry {
 
         // The port was free a moment ago; on a clash, try another.
         let ca_cert = tls.as_ref().map(|files| files.ca_cert.clone());
+        let client = tls.as_ref().and_then(|files| files.client.clone());
         let mut attempt = 0;
         let (daemon, addr) = loop {
             attempt += 1;
             let addr = format!("127.0.0.1:{}", free_port());
             let config = base.join("config.yml");
-            fs::write(&config, config_yaml(&addr, &root, htpasswd.as_deref(), &base, options.tls))
+            fs::write(&config, config_yaml(&addr, &root, htpasswd.as_deref(), &base, tls.as_ref()))
                 .expect("cannot write the registry config");
             let log = base.join("registry.log");
             let _ = fs::remove_file(&log); // a failed attempt's lines must not count
             let mut cmd = Command::new("docker-registry");
             cmd.arg("serve").arg(&config);
             let mut daemon = Daemon::spawn("docker-registry", &mut cmd, &log, Some(&base));
-            match wait_ready(&mut daemon, &addr, ca_cert.as_deref()) {
+            match wait_ready(&mut daemon, &addr, ca_cert.as_deref(), client.as_ref()) {
                 Ok(()) => break (daemon, addr),
                 Err(reason) if attempt < 5 && reason.contains("address already in use") => {
                     drop(daemon);
@@ -203,7 +228,14 @@ impl Registry {
         self.tls.as_ref().map(|files| files.ca_cert.as_path())
     }
 
-    /// A directory holding only `ca.crt`, for `skopeo --cert-dir` / `podman --cert-dir`.
+    /// With [`RegistryOptions::mutual_tls`]: a client certificate (PEM) the registry accepts, and
+    /// its key.
+    pub fn client_cert(&self) -> Option<(&Path, &Path)> {
+        self.tls.as_ref().and_then(|files| files.client.as_ref()).map(|(cert, key)| (cert.as_path(), key.as_path()))
+    }
+
+    /// A directory holding `ca.crt` (and with mutual TLS `client.cert` + `client.key`), for
+    /// `skopeo --cert-dir` / `podman --cert-dir`.
     pub fn cert_dir(&self) -> Option<&Path> {
         self.tls.as_ref().map(|files| files.cert_dir.as_path())
     }
@@ -301,12 +333,13 @@ impl Registry {
     pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], authenticated: bool) -> HttpResponse {
         let url = format!("{}{path}", self.url());
         let creds = if authenticated { self.credentials() } else { None };
-        curl(method, &url, headers, self.ca_cert(), creds)
+        let client = self.tls.as_ref().and_then(|files| files.client.as_ref());
+        curl_with(method, &url, headers, self.ca_cert(), client, creds)
             .unwrap_or_else(|err| panic!("no HTTP response from {method} {url}: {err}"))
     }
 }
 
-fn config_yaml(addr: &str, root: &Path, htpasswd: Option<&Path>, base: &Path, tls: bool) -> String {
+fn config_yaml(addr: &str, root: &Path, htpasswd: Option<&Path>, base: &Path, tls: Option<&TlsFiles>) -> String {
     let mut yaml = format!(
         "version: 0.1\n\
          log:\n  level: info\n  formatter: text\n  accesslog:\n    disabled: false\n\
@@ -314,12 +347,15 @@ fn config_yaml(addr: &str, root: &Path, htpasswd: Option<&Path>, base: &Path, tl
          http:\n  addr: {addr}\n  secret: zeroimage-test-secret\n",
         root = root.display()
     );
-    if tls {
+    if let Some(files) = tls {
         yaml.push_str(&format!(
             "  tls:\n    certificate: {}\n    key: {}\n",
             base.join("tls/server.crt").display(),
             base.join("tls/server.key").display()
         ));
+        if files.client.is_some() {
+            yaml.push_str(&format!("    clientcas:\n      - {}\n", base.join("tls/client-ca.crt").display()));
+        }
     }
     if let Some(path) = htpasswd {
         yaml.push_str(&format!("auth:\n  htpasswd:\n    realm: zeroimage-test\n    path: {}\n", path.display()));
@@ -327,80 +363,136 @@ fn config_yaml(addr: &str, root: &Path, htpasswd: Option<&Path>, base: &Path, tl
     yaml
 }
 
-/// A fresh CA and a server certificate for 127.0.0.1, ::1 and localhost (P-256, 2 days).
-fn make_tls(base: &Path) -> TlsFiles {
+/// A fresh CA and a server certificate for 127.0.0.1, ::1 and localhost (P-256, 2 days), or a
+/// self-signed CA:TRUE server certificate; with `mutual`, a second CA for client certificates and
+/// one client certificate.
+fn make_tls(base: &Path, self_signed: bool, mutual: bool) -> TlsFiles {
     require_tool("openssl");
     let dir = base.join("tls");
     fs::create_dir(&dir).expect("cannot create the tls dir");
     let openssl = |args: &[&str]| {
         exec_ok(Command::new("openssl").args(args).current_dir(&dir));
     };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=zeroimage test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n\
-         extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("cannot write server.ext");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "server.ext",
-    ]);
+    let ca = |name: &str, subject: &str| {
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-subj",
+            subject,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]);
+    };
+    // A leaf key and certificate signed by `ca_name`, with these extensions.
+    let leaf = |name: &str, subject: &str, ca_name: &str, extensions: &str| {
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subject,
+        ]);
+        fs::write(dir.join(format!("{name}.ext")), extensions).expect("cannot write an extension file");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca_name}.crt"),
+            "-CAkey",
+            &format!("{ca_name}.key"),
+            "-CAcreateserial",
+            "-out",
+            &format!("{name}.crt"),
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+        ]);
+    };
+    let ca_cert = if self_signed {
+        // Docker's guide ("Use self-signed certificates"): `openssl req -newkey rsa:4096 -nodes
+        // -sha256 -keyout domain.key -x509 -days 365 -out domain.crt` with an IP SAN. OpenSSL 3
+        // marks it CA:TRUE. (RSA 2048 here: the key size changes nothing but the wait.)
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-sha256",
+            "-keyout",
+            "server.key",
+            "-x509",
+            "-days",
+            "2",
+            "-out",
+            "server.crt",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost",
+        ]);
+        dir.join("server.crt")
+    } else {
+        ca("ca", "/CN=zeroimage test CA");
+        leaf(
+            "server",
+            "/CN=127.0.0.1",
+            "ca",
+            "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\n\
+             extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+        );
+        dir.join("ca.crt")
+    };
+    let client = mutual.then(|| {
+        ca("client-ca", "/CN=zeroimage test client CA");
+        leaf(
+            "client",
+            "/CN=zeroimage test client",
+            "client-ca",
+            "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+        );
+        (dir.join("client.crt"), dir.join("client.key"))
+    });
     let cert_dir = base.join("certs");
     fs::create_dir(&cert_dir).expect("cannot create the cert dir");
-    fs::copy(dir.join("ca.crt"), cert_dir.join("ca.crt")).expect("cannot copy ca.crt");
-    TlsFiles { ca_cert: dir.join("ca.crt"), cert_dir }
+    fs::copy(&ca_cert, cert_dir.join("ca.crt")).expect("cannot copy ca.crt");
+    if let Some((cert, key)) = &client {
+        // skopeo and podman read `X.cert` + `X.key` pairs there as client certificates.
+        fs::copy(cert, cert_dir.join("client.cert")).expect("cannot copy client.cert");
+        fs::copy(key, cert_dir.join("client.key")).expect("cannot copy client.key");
+    }
+    TlsFiles { ca_cert, cert_dir, client }
 }
 
-fn wait_ready(daemon: &mut Daemon, addr: &str, ca: Option<&Path>) -> Result<(), String> {
+fn wait_ready(
+    daemon: &mut Daemon,
+    addr: &str,
+    ca: Option<&Path>,
+    client: Option<&(PathBuf, PathBuf)>,
+) -> Result<(), String> {
     let scheme = if ca.is_some() { "https" } else { "http" };
     let url = &format!("{scheme}://{addr}/v2/");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -408,7 +500,7 @@ fn wait_ready(daemon: &mut Daemon, addr: &str, ca: Option<&Path>) -> Result<(), 
         // Our process says it listens (not some other one that took the port), and any HTTP
         // answer (200, or 401 when auth is on) means it is serving.
         let log = fs::read_to_string(daemon.log_path()).unwrap_or_default();
-        if log.contains(&format!("listening on {addr}")) && curl("GET", url, &[], ca, None).is_ok() {
+        if log.contains(&format!("listening on {addr}")) && curl_with("GET", url, &[], ca, client, None).is_ok() {
             return Ok(());
         }
         if let Some(status) = daemon.exit_status() {
@@ -438,6 +530,18 @@ pub fn curl(
     ca_cert: Option<&Path>,
     creds: Option<(&str, &str)>,
 ) -> Result<HttpResponse, String> {
+    curl_with(method, url, headers, ca_cert, None, creds)
+}
+
+/// [`curl`] with a client certificate and key.
+fn curl_with(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    ca_cert: Option<&Path>,
+    client: Option<&(PathBuf, PathBuf)>,
+    creds: Option<(&str, &str)>,
+) -> Result<HttpResponse, String> {
     let tmp = tempfile::tempdir().expect("cannot create a temporary directory");
     let head_file = tmp.path().join("headers");
     let body_file = tmp.path().join("body");
@@ -450,6 +554,9 @@ pub fn curl(
     }
     if let Some(ca) = ca_cert {
         cmd.arg("--cacert").arg(ca);
+    }
+    if let Some((cert, key)) = client {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
     }
     if let Some((user, password)) = creds {
         cmd.arg("-u").arg(format!("{user}:{password}"));

@@ -163,7 +163,8 @@ fn docker_archives_from_skopeo_and_docker_save() {
         &format!("docker-archive:{}:zi-bases/base:1", saved.display()),
     );
 
-    // skopeo's docker-archive → a Docker-format image that Docker runs, with the base's config.
+    // skopeo's docker-archive → an OCI archive (converted media types, as skopeo does) that
+    // Docker runs, with the base's config.
     let out = dir.path().join("from-skopeo.tar");
     build(&[
         "build",
@@ -177,10 +178,10 @@ fn docker_archives_from_skopeo_and_docker_save() {
     ])
     .assert_success("build on skopeo's docker-archive");
     let image = image_of(&out);
-    assert_eq!(image.manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
-    assert_eq!(image.manifest["config"]["mediaType"], "application/vnd.docker.container.image.v1+json");
+    assert_eq!(image.manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(image.manifest["config"]["mediaType"], "application/vnd.oci.image.config.v1+json");
     for layer in &image.layers {
-        assert!(layer.media_type.starts_with("application/vnd.docker."), "never mixed: {}", layer.media_type);
+        assert!(layer.media_type.starts_with("application/vnd.oci."), "never mixed: {}", layer.media_type);
     }
     assert_eq!(image.manifest["annotations"]["org.opencontainers.image.base.name"], "docker.io/zi-bases/base:1");
     docker.load(&out);
@@ -792,13 +793,13 @@ fn buildah_manifest_lists_oci_and_docker() {
         .assert_success("buildah OCI index");
     assert_eq!(image_of(&out).platform(), "linux/arm64");
 
-    // A Docker manifest list of Docker v2s2 images: Docker-format output, and Docker runs it.
+    // A Docker manifest list of Docker v2s2 images: an OCI archive, and Docker runs it.
     let out = dir.path().join("amd.tar");
     build(&["build", &s(&amd), "--from", &registry.image("docker-list:1"), "-o", &s(&out), "-t", "zi-bases/on-list:1"])
         .assert_success("buildah Docker manifest list");
     let image = image_of(&out);
-    assert_eq!(image.manifest["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
-    assert!(image.layers.iter().all(|l| l.media_type.starts_with("application/vnd.docker.")), "never mixed");
+    assert_eq!(image.manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert!(image.layers.iter().all(|l| l.media_type.starts_with("application/vnd.oci.")), "never mixed");
     let docker = DockerDaemon::shared();
     docker.load(&out);
     let run = docker.run("zi-bases/on-list:1", &["--cat", "/etc/base-arch"]);

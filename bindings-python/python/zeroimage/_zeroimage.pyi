@@ -151,6 +151,7 @@ class BuildOptions(ImageOptions, total=False):
     sysroot: _Path | None
     bundle_lib: str | Sequence[str] | None
     platform_tags: bool
+    profile: Literal["lambda"] | None
     docker_platform: str | None
 
 def build_image(

@@ -5,6 +5,7 @@
 use super::auth::{Challenge, Credentials};
 use super::interrupt::InterruptConnector;
 use super::keychain::Keychain;
+use super::tls::Tls;
 use super::{Logger, RegistryOptions};
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ureq::http::{self, Method, Request, Response};
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{Connector, DefaultConnector};
+use ureq::unversioned::transport::Connector;
 use ureq::Body;
 
 /// Every manifest media type zeroimage reads, most preferred first.
@@ -47,6 +48,8 @@ pub struct Client {
     /// Set: requests in flight give up (see [`super::interrupt`]).
     cancel: crate::cancel::CancelToken,
     state: Mutex<State>,
+    /// Trust and client certificate, also used to explain certificate failures.
+    tls: Tls,
 }
 
 #[derive(Default)]
@@ -87,54 +90,11 @@ pub(crate) struct Reply {
 impl Client {
     /// A client for `registry` (`host[:port]` as in references).
     pub fn new(registry: &str, options: &RegistryOptions) -> Result<Arc<Client>> {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if options.insecure {
-            tls = tls.disable_verification(true);
-        }
-        // `--ca-cert` files, else `$SSL_CERT_FILE` (as OpenSSL and Go honour it), else the
-        // built-in Mozilla roots.
-        let ca_certs = if options.ca_certs.is_empty() {
-            std::env::var_os("SSL_CERT_FILE")
-                .filter(|v| !v.is_empty())
-                .map(std::path::PathBuf::from)
-                .into_iter()
-                .collect()
-        } else {
-            options.ca_certs.clone()
-        };
-        if !ca_certs.is_empty() {
-            let mut certs = Vec::new();
-            for path in &ca_certs {
-                let pem = std::fs::read(path).map_err(|e| Error::io("read CA certificate", path, e))?;
-                let before = certs.len();
-                for item in ureq::tls::parse_pem(&pem) {
-                    match item {
-                        Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
-                        Ok(_) => {}
-                        Err(e) => {
-                            return Err(Error::io(
-                                "parse CA certificate",
-                                path,
-                                std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-                            ))
-                        }
-                    }
-                }
-                if certs.len() == before {
-                    return Err(Error::io(
-                        "parse CA certificate",
-                        path,
-                        std::io::Error::new(std::io::ErrorKind::InvalidData, "no PEM certificate in the file"),
-                    ));
-                }
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        }
+        let tls = Tls::new(registry, options)?;
         let timeout = options.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .tls_config(tls.build())
             .user_agent(format!("zeroimage/{}", crate::VERSION))
             .timeout_connect(Some(timeout.min(Duration::from_secs(30))))
             .timeout_send_request(Some(timeout))
@@ -148,7 +108,7 @@ impl Client {
             host: host.to_string(),
             agent: ureq::Agent::with_parts(
                 config,
-                DefaultConnector::default().chain(InterruptConnector { cancel: options.cancel.clone() }),
+                tls.connector().chain(InterruptConnector { cancel: options.cancel.clone() }),
                 DefaultResolver::default(),
             ),
             credentials: options.credentials.clone(),
@@ -157,6 +117,7 @@ impl Client {
             allow_http: options.insecure || is_loopback(registry),
             cancel: options.cancel.clone(),
             state: Mutex::new(State::default()),
+            tls,
         }))
     }
 
@@ -655,6 +616,9 @@ impl Client {
     fn network_error(&self, url: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         if self.cancel.is_cancelled() {
             return Error::Cancelled;
+        }
+        if let Some(error) = self.tls.explain(&strip_query(url), &source) {
+            return error;
         }
         Error::Network { url: strip_query(url), source: Box::new(source) }
     }

@@ -12,11 +12,13 @@ mod client;
 mod interrupt;
 pub mod keychain;
 mod login;
+mod tls;
 
 pub use auth::Credentials;
 pub use client::Client;
 pub(crate) use client::{header, push_scope, strip_query, Reply, UploadStart, MAX_JSON_SIZE};
 pub use login::{login, logout};
+pub use tls::CERTS_D_ENV;
 
 use crate::cancel::CancelToken;
 use std::fmt;
@@ -31,6 +33,9 @@ pub struct RegistryOptions {
     /// always allowed for loopback registries (`localhost`, `127.0.0.1`, `[::1]`).
     pub insecure: bool,
     /// PEM files of CA certificates to trust instead of the built-in roots (`--ca-cert`).
+    /// The registry's `certs.d` directories add to them (see [`CERTS_D_ENV`] and the README's
+    /// TLS section); a server certificate identical to one of these files is accepted even when
+    /// it is a self-signed CA certificate.
     pub ca_certs: Vec<PathBuf>,
     /// Credentials to use (`--creds USER:PASSWORD`). When `None`, the user's credential
     /// stores are asked (see [`keychain`]) unless `skip_keychain` is set.

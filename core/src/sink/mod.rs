@@ -162,13 +162,17 @@ impl Sink {
 /// When any step fails (or the build is cancelled) before step 3, no local output changes: a
 /// temporary archive disappears, and a layout loses the blobs and directories this build
 /// added. Pushes and loads that completed before a later one failed stay done.
-pub(crate) fn write_all(sinks: &[Sink], top: Top<'_>, ctx: &WriteContext<'_>) -> Result<Vec<Written>> {
+pub(crate) fn write_all<'a>(
+    sinks: &[Sink],
+    top_for: &dyn Fn(&Sink) -> Top<'a>,
+    ctx: &WriteContext<'_>,
+) -> Result<Vec<Written>> {
     let mut staged = Vec::new();
     for sink in sinks {
         if ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        match (sink, top) {
+        match (sink, top_for(sink)) {
             (Sink::OciArchive { path }, Top::Image(image)) => {
                 staged.push(Staged::Archive(archive::stage(path, image, ctx)?))
             }
@@ -190,6 +194,7 @@ pub(crate) fn write_all(sinks: &[Sink], top: Top<'_>, ctx: &WriteContext<'_>) ->
         if ctx.cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
+        let top = top_for(sink);
         let mut digest = top.digest().to_string();
         match sink {
             Sink::Registry { reference } => {
@@ -322,7 +327,15 @@ pub(crate) fn write_image(sinks: &[Sink], image: &Image, options: &WriteOptions)
         progress: options.progress.as_ref(),
         registry: &options.registry,
     };
-    write_all(sinks, Top::Image(image), &ctx)
+    // Archives, layouts and the engine get OCI media types; pushes the image's own format
+    // with uncompressed base layers gzipped (see crate::convert).
+    let local = sinks.iter().any(|s| !is_push(s)).then(|| crate::convert::local_image(image)).transpose()?;
+    let push = match sinks.iter().any(is_push) {
+        true => Some(crate::convert::push_image(image, &crate::Compression::default(), &temp_dir_for(sinks))?),
+        false => None,
+    };
+    let top_for = |sink: &Sink| Top::Image(pick(sink, local.as_ref(), push.as_ref()));
+    write_all(sinks, &top_for, &ctx)
 }
 
 /// Write `index` to `sinks` (see [`ImageIndex::write`](crate::ImageIndex::write)).
@@ -330,7 +343,7 @@ pub(crate) fn write_index(sinks: &[Sink], index: &crate::ImageIndex, options: &W
     if sinks.is_empty() {
         return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
     }
-    let docker = index::docker_image(index, options.docker_platform.as_ref())?;
+    index::docker_image(index, options.docker_platform.as_ref())?;
     for sink in sinks {
         sink.preflight()?;
     }
@@ -341,7 +354,36 @@ pub(crate) fn write_index(sinks: &[Sink], index: &crate::ImageIndex, options: &W
         progress: options.progress.as_ref(),
         registry: &options.registry,
     };
-    write_all(sinks, Top::Index { index, docker, platform_tags: options.platform_tags }, &ctx)
+    let convert = |f: &dyn Fn(&Image) -> Result<Image>| -> Result<crate::ImageIndex> {
+        crate::ImageIndex::new(index.images.iter().map(f).collect::<Result<Vec<_>>>()?)
+    };
+    let local = match sinks.iter().any(|s| !is_push(s)) {
+        true => Some(convert(&crate::convert::local_image)?),
+        false => None,
+    };
+    let push = match sinks.iter().any(is_push) {
+        true => {
+            let scratch = temp_dir_for(sinks);
+            Some(convert(&|image| crate::convert::push_image(image, &crate::Compression::default(), &scratch))?)
+        }
+        false => None,
+    };
+    let docker = local.as_ref().map(|l| index::docker_image(l, options.docker_platform.as_ref())).transpose()?;
+    let top_for = |sink: &Sink| {
+        let index = pick(sink, local.as_ref(), push.as_ref());
+        Top::Index { index, docker: docker.unwrap_or(&index.images[0]), platform_tags: options.platform_tags }
+    };
+    write_all(sinks, &top_for, &ctx)
+}
+
+/// What `sink` gets: the push variant for registries, the local one for the rest.
+fn pick<'a, T>(sink: &Sink, local: Option<&'a T>, push: Option<&'a T>) -> &'a T {
+    let chosen = if is_push(sink) { push } else { local };
+    chosen.expect("a variant for every kind of sink in the build")
+}
+
+fn is_push(sink: &Sink) -> bool {
+    crate::convert::is_push(sink)
 }
 
 /// The one place temporary files of a build go: beside the first archive or layout output

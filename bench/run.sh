@@ -146,6 +146,22 @@ for prog in "${sizes[@]/#/prog}" hello; do
   fi
 done
 
+# Multi-platform: two programs of the first size (amd64 + arm64, same file name) make one index
+# in one build, against one build of one program of that size. The work doubles; on 2 cores the
+# two layers compress concurrently, so the target is at most 2.0x ("wall / ref").
+if has aarch64-linux-gnu-gcc; then
+  mib=${sizes[0]}
+  mkdir -p amd64 arm64
+  [ -x arm64/hello ] || aarch64-linux-gnu-gcc -static -O2 -o arm64/hello hello.c
+  [ -s arm64/prog$mib ] || python3 "$here/mkinput.py" arm64/hello $((mib << 20)) "arm64/prog$mib"
+  ln -f "prog$mib" "amd64/prog$mib"
+  add "zeroimage-multi-prog$mib" "zeroimage build (amd64 + arm64, one index)" "2 x $mib MiB" \
+    "zeroimage-prog$mib" "rm -f zm-$mib.tar" \
+    "$ZEROIMAGE build amd64/prog$mib arm64/prog$mib -o zm-$mib.tar -q" archive "zm-$mib.tar"
+else
+  say "aarch64-linux-gnu-gcc missing: the multi-platform case is skipped (scripts/install-test-deps.sh installs it)"
+fi
+
 # Extending a base from an OCI archive: base layers pass through untouched, so the cost should be
 # a file copy of the base blobs plus our own layer. References: `cp` of the base archive (with
 # `sync` of the copy, since zeroimage fsyncs its output before renaming it into place, and

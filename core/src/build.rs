@@ -157,12 +157,23 @@ impl BuildResult {
     ) -> BuildResult {
         bundled.resize(images.len(), None);
         let first = &images[0];
-        let digest = index.map_or(&first.manifest_digest, |i| &i.manifest_digest).clone();
+        // Outputs can hold different digests (archives are OCI, pushes keep the base's format):
+        // `digest` is the first output's, each push reports its own.
+        let built = index.map_or(&first.manifest_digest, |i| &i.manifest_digest).clone();
+        let digest = written.first().map_or(built, |w| w.digest.clone());
+        let pushed = sinks
+            .iter()
+            .zip(&written)
+            .filter_map(|(sink, w)| match sink {
+                Sink::Registry { reference } => Some(format!("{}@{}", reference.name(), w.digest)),
+                _ => None,
+            })
+            .collect();
         BuildResult {
             config_digest: first.config_digest.clone(),
             size: index.map_or_else(|| first.size(), ImageIndex::size),
             platform: first.platform.clone(),
-            index_digest: index.map(|i| i.manifest_digest.clone()),
+            index_digest: index.map(|_| digest.clone()),
             bundled: bundled[0].clone(),
             manifests: images
                 .iter()
@@ -176,13 +187,7 @@ impl BuildResult {
             outputs: sinks.iter().map(Sink::to_string).collect(),
             written,
             tags: tags.iter().map(Reference::to_string).collect(),
-            pushed: sinks
-                .iter()
-                .filter_map(|sink| match sink {
-                    Sink::Registry { reference } => Some(format!("{}@{digest}", reference.name())),
-                    _ => None,
-                })
-                .collect(),
+            pushed,
             digest,
         }
     }

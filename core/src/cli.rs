@@ -480,6 +480,7 @@ pub fn result_json(result: &BuildResult) -> String {
         "written": result.written.iter().map(|w| serde_json::json!({
             "output": w.output, "digest": w.digest,
         })).collect::<Vec<_>>(),
+        "digests": result.written.iter().map(|w| (w.output.clone(), serde_json::json!(w.digest))).collect::<serde_json::Map<_, _>>(),
     });
     String::from_utf8(crate::image::canonical_json(&value)).expect("JSON is UTF-8")
 }

@@ -6,6 +6,7 @@ mod docker_archive;
 mod layout;
 pub(crate) mod manifest;
 mod registry;
+mod tar_reader;
 mod tree;
 mod write;
 

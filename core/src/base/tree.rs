@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
+use super::tar_reader::{Kind, Streamed, TarError, TarReader};
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -17,6 +18,8 @@ enum Node {
     Dir,
     File,
     Symlink(String),
+    /// A symbolic link no path can be resolved through (its target is longer than `PATH_MAX`).
+    Dangling,
 }
 
 /// Whether `path` (absolute) names something other than a directory in the file system that
@@ -76,6 +79,10 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 }
 
 /// Apply the tar stream `reader` of `layer` to `tree`, then read the stream to its end.
+///
+/// Linear in the layer's entries (each one costs a few tree look-ups), and bounded in memory:
+/// header extensions are capped by the tar reader, and names longer than Linux's `PATH_MAX`
+/// (which no program can open) are not kept.
 fn read_entries(tree: &mut BTreeMap<String, Node>, reader: Box<dyn Read + '_>, layer: &Layer) -> Result<()> {
     let read_err = |e: std::io::Error| {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
@@ -84,27 +91,34 @@ fn read_entries(tree: &mut BTreeMap<String, Node>, reader: Box<dyn Read + '_>, l
             Error::io("read layer", layer.source_path(), e)
         }
     };
+    let tar_err = |e: TarError| match e {
+        TarError::Io(e) => read_err(e),
+        TarError::Malformed(reason) => Error::InvalidBase {
+            base: layer.source_path().display().to_string(),
+            reason: format!("layer {} is not a valid tar archive: {reason}", layer.digest),
+        },
+    };
     // Whiteouts hide what lower layers have; entries of this layer are added after them.
     let mut added: Vec<(String, Node)> = Vec::new();
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let raw = entry.path().map_err(read_err)?.to_string_lossy().into_owned();
+    let mut archive = TarReader::new(Streamed(reader));
+    while let Some(entry) = archive.next_entry().map_err(tar_err)? {
+        if entry.path.len() > PATH_MAX {
+            continue;
+        }
+        let raw = String::from_utf8_lossy(&entry.path);
         let path = normalize(&raw);
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
         if name == ".wh..wh..opq" {
-            let prefix = format!("{dir}/");
-            tree.retain(|p, _| !p.starts_with(&prefix));
+            remove_under(tree, dir);
         } else if let Some(hidden) = name.strip_prefix(".wh.") {
             let hidden = if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") };
-            let prefix = format!("{hidden}/");
-            tree.retain(|p, _| *p != hidden && !p.starts_with(&prefix));
+            tree.remove(&hidden);
+            remove_under(tree, &hidden);
         } else if !path.is_empty() {
-            let node = match entry.header().entry_type() {
-                tar::EntryType::Directory => Node::Dir,
-                tar::EntryType::Symlink => Node::Symlink(
-                    entry.link_name().map_err(read_err)?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default(),
-                ),
+            let node = match entry.kind {
+                Kind::Dir => Node::Dir,
+                Kind::Symlink if entry.link.len() >= PATH_MAX => Node::Dangling,
+                Kind::Symlink => Node::Symlink(String::from_utf8_lossy(&entry.link).into_owned()),
                 _ => Node::File,
             };
             added.push((path, node));
@@ -115,12 +129,30 @@ fn read_entries(tree: &mut BTreeMap<String, Node>, reader: Box<dyn Read + '_>, l
     for (path, node) in added {
         if node != Node::Dir {
             // A file or link replaces a directory and everything under it.
-            let prefix = format!("{path}/");
-            tree.retain(|p, _| !p.starts_with(&prefix));
+            remove_under(tree, &path);
         }
         tree.insert(path, node);
     }
     Ok(())
+}
+
+/// Linux's `PATH_MAX`: longer names cannot be opened, so cannot be the path looked up.
+const PATH_MAX: usize = 4096;
+
+/// Remove everything strictly under the directory `dir` (`""`: the root): the keys starting
+/// `dir/`, one contiguous range of the sorted tree.
+fn remove_under(tree: &mut BTreeMap<String, Node>, dir: &str) {
+    if dir.is_empty() {
+        tree.clear();
+        return;
+    }
+    let prefix = format!("{dir}/");
+    // `0` sorts right after `/`: every key starting with `dir/` is below `dir0`.
+    let end = format!("{dir}0");
+    let doomed: Vec<String> = tree.range(prefix..end).map(|(k, _)| k.clone()).collect();
+    for key in doomed {
+        tree.remove(&key);
+    }
 }
 
 /// `./a/b/`, `/a/b`, `a//b` → `a/b`.

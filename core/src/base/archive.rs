@@ -51,9 +51,10 @@ impl TarIndex {
         };
         let corrupt_tar = |e: TarError| match e {
             TarError::Io(e) => corrupt(e),
-            TarError::Malformed(reason) => {
-                Error::InvalidBase { base: label.clone(), reason: format!("it is not a readable tar archive ({reason})") }
-            }
+            TarError::Malformed(reason) => Error::InvalidBase {
+                base: label.clone(),
+                reason: format!("it is not a readable tar archive ({reason})"),
+            },
         };
         let mut archive = TarReader::new(Seekable(file));
         let mut files = HashMap::new();

@@ -241,7 +241,8 @@ impl<R: Skip> TarReader<R> {
             return Ok(None);
         }
         let stored = number(&block[148..156]).ok_or_else(|| malformed("an entry header has a bad checksum field"))?;
-        let unsigned: u64 = block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { *b as u64 }).sum();
+        let unsigned: u64 =
+            block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { *b as u64 }).sum();
         let signed: i64 =
             block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { *b as i8 as i64 }).sum();
         if stored != unsigned && stored as i64 != signed {

@@ -4,9 +4,9 @@
 //! layers are applied in order with OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`), and symbolic
 //! links along the path (e.g. `/lib64` → `usr/lib64`) are followed.
 
+use super::tar_reader::{Kind, Streamed, TarError, TarReader};
 use crate::error::{Error, Result};
 use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
-use super::tar_reader::{Kind, Streamed, TarError, TarReader};
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -4,8 +4,8 @@
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::layer::{copy_cancellable, CheckedReader, Layer};
-use std::fs::File;
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::thread::JoinHandle;

@@ -145,7 +145,7 @@ impl<R: Skip> TarReader<R> {
     fn read_entry(&mut self) -> Result<Option<Entry>, TarError> {
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
-        let mut pax: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut pax: Vec<PaxRecord> = Vec::new();
         let mut extended = false;
         loop {
             let Some(header) = self.read_header()? else {
@@ -324,8 +324,11 @@ fn number(field: &[u8]) -> Option<u64> {
     u64::from_str_radix(text, 8).ok()
 }
 
+/// One PAX record: key and value.
+pub(crate) type PaxRecord = (Vec<u8>, Vec<u8>);
+
 /// PAX records: `LEN KEY=VALUE\n`, each LEN bytes long (LEN counting itself).
-pub(crate) fn parse_pax(mut data: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, TarError> {
+pub(crate) fn parse_pax(mut data: &[u8]) -> Result<Vec<PaxRecord>, TarError> {
     let bad = || malformed("a PAX header has a malformed record");
     let mut records = Vec::new();
     // Some writers pad the records with NULs.

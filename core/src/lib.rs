@@ -37,6 +37,7 @@ mod error;
 pub mod image;
 pub mod layer;
 pub mod platform;
+mod redact;
 pub mod reference;
 pub mod registry;
 pub mod sink;

@@ -34,6 +34,9 @@ mod config;
 mod digest;
 pub mod elf;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod layer;
 pub mod platform;

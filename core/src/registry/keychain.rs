@@ -266,15 +266,21 @@ fn from_auths(config: &Value, registry: &str, path: &Path) -> Result<Option<Stor
 
 fn read_json(path: &Path) -> Result<Value> {
     match std::fs::read(path) {
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::InvalidOption {
-            option: "credentials file",
-            value: path.display().to_string(),
-            reason: format!("it is not valid JSON ({e})"),
-        }),
+        Ok(bytes) => parse_json(&bytes, path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
         Err(e) => Err(Error::io("read", path, e)),
     }
+}
+
+fn parse_json(bytes: &[u8], path: &Path) -> Result<Value> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::InvalidOption {
+        option: "credentials file",
+        value: path.display().to_string(),
+        reason: format!("it is not valid JSON ({e})"),
+    })
 }
 
 fn as_object<'v>(config: &'v mut Value, path: &Path) -> Result<&'v mut Map<String, Value>> {
@@ -330,8 +336,13 @@ fn run_helper(name: &str, action: &str, input: &str) -> Result<Option<StoredCred
     if action != "get" {
         return Ok(Some(StoredCredential { username: String::new(), secret: String::new() }));
     }
-    let value: Value = serde_json::from_str(&stdout).map_err(|_| Error::CredentialHelper {
-        helper: program.clone(),
+    parse_get_answer(&program, &stdout)
+}
+
+/// A helper's answer to `get` (`{"Username": …, "Secret": …}`); `None` without a secret.
+pub(crate) fn parse_get_answer(program: &str, stdout: &str) -> Result<Option<StoredCredential>> {
+    let value: Value = serde_json::from_str(stdout).map_err(|_| Error::CredentialHelper {
+        helper: program.to_string(),
         reason: "`get` did not answer with JSON".into(),
     })?;
     match (value["Username"].as_str(), value["Secret"].as_str()) {
@@ -340,6 +351,17 @@ fn run_helper(name: &str, action: &str, input: &str) -> Result<Option<StoredCred
         }
         _ => Ok(None),
     }
+}
+
+/// What a config file (`config.json`, `auth.json`) holds for `registry`: the helper it
+/// names, and the credentials in `auths` (no helper is run).
+pub(crate) fn parse_config_for(
+    bytes: &[u8],
+    path: &Path,
+    registry: &str,
+) -> Result<(Option<String>, Option<StoredCredential>)> {
+    let config = parse_json(bytes, path)?;
+    Ok((helper_for(&config, registry), from_auths(&config, registry, path)?))
 }
 
 /// The `Secret` of a helper's `store` input, when it is one.

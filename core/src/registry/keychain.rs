@@ -354,7 +354,8 @@ pub(crate) fn parse_get_answer(program: &str, stdout: &str) -> Result<Option<Sto
 }
 
 /// What a config file (`config.json`, `auth.json`) holds for `registry`: the helper it
-/// names, and the credentials in `auths` (no helper is run).
+/// names, and the credentials in `auths` (no helper is run). For the fuzz targets.
+#[cfg(feature = "fuzzing")]
 pub(crate) fn parse_config_for(
     bytes: &[u8],
     path: &Path,

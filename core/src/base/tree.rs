@@ -160,6 +160,12 @@ fn normalize(path: &str) -> String {
     path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
 }
 
+/// A directory no entry names but entries are under (layers need not list parents).
+fn implicit_dir<'t>(tree: &'t BTreeMap<String, Node>, path: &str) -> Option<&'t Node> {
+    let prefix = format!("{path}/");
+    tree.range(prefix.clone()..).next().filter(|(k, _)| k.starts_with(&prefix)).map(|_| &Node::Dir)
+}
+
 /// Follow `path` through the tree, resolving symbolic links (at most 40, as Linux does).
 fn resolve<'t>(tree: &'t BTreeMap<String, Node>, path: &str) -> Option<&'t Node> {
     let mut pending: Vec<String> = path.split('/').rev().filter(|p| !p.is_empty()).map(str::to_string).collect();
@@ -180,7 +186,8 @@ fn resolve<'t>(tree: &'t BTreeMap<String, Node>, path: &str) -> Option<&'t Node>
             return None;
         }
         current.push(part);
-        node = tree.get(&current.join("/"));
+        let joined = current.join("/");
+        node = tree.get(&joined).or_else(|| implicit_dir(tree, &joined));
         if let Some(Node::Symlink(target)) = node {
             hops += 1;
             if hops > 40 {
@@ -222,6 +229,41 @@ mod tests {
             Ok(())
         })
         .unwrap()
+    }
+
+    /// A plain-tar layer holding exactly `bytes`.
+    fn raw_layer(bytes: &[u8]) -> Layer {
+        let digest = crate::digest::sha256_digest(bytes);
+        Layer {
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            digest: digest.clone(),
+            size: bytes.len() as u64,
+            diff_id: digest,
+            source: crate::layer::BlobSource::Memory {
+                name: std::sync::Arc::from(Path::new("raw")),
+                bytes: bytes.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn layers_without_end_blocks_and_empty_layers() {
+        // Found by the tar fuzz target: a stream read again after its end (a layer without the
+        // end-of-archive blocks, as umoci 0.4.7 writes, or an empty one) panicked the hasher.
+        let scratch = std::env::temp_dir();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(1);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, "lib/ld.so", &b"x"[..]).unwrap();
+        let mut bytes = builder.into_inner().unwrap();
+        bytes.truncate(bytes.len() - 1024);
+        for layer in [raw_layer(&bytes), raw_layer(b"")] {
+            let expected = layer.size > 0;
+            assert_eq!(has_file(&mut [layer], "/lib/ld.so", &scratch).unwrap(), expected);
+        }
+        let err = has_file(&mut [raw_layer(&[7u8; 700])], "/x", &scratch).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Integrity, "{err}");
     }
 
     #[test]

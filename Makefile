@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/zeroimage
 
-.PHONY: demo test lint test-rust test-python test-node bench bench-quick deps clean
+.PHONY: demo test lint test-rust test-python test-node bench bench-quick deps clean fuzz fuzz-short
 
 ## demo: build the zeroimage CLI and an image of a static example program, offline
 demo:
@@ -17,6 +17,13 @@ test:
 
 deps:
 	bash scripts/install-test-deps.sh
+
+## fuzz: every fuzz target for 30 minutes (scripts/fuzz.sh long [SECONDS]); fuzz-short: 5 s each
+fuzz:
+	bash scripts/fuzz.sh long
+
+fuzz-short:
+	bash scripts/fuzz.sh short
 
 lint:
 	$(CARGO) fmt --all -- --check

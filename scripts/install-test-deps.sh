@@ -16,6 +16,7 @@
 #   gcc-aarch64-linux-gnu libc6-dev-arm64-cross   the same program for arm64
 #   jq pigz tar gzip                   shell-side helpers and the benchmark's baseline
 #   zstd time                          zstd -dc checks zstd layers; GNU time measures the benchmark
+#   g++                                libFuzzer (C++), built by the fuzz targets (scripts/fuzz.sh)
 set -eu
 
 PACKAGES="
@@ -28,6 +29,7 @@ gcc libc6-dev binutils
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 jq pigz tar gzip
 zstd time
+g++
 "
 
 missing=""

@@ -2,7 +2,7 @@
 CARGO ?= cargo
 BIN := target/release/zeroimage
 
-.PHONY: demo test lint test-rust test-python test-node bench bench-quick deps clean dist test-dist
+.PHONY: demo test lint test-rust test-python test-node bench bench-quick deps clean dist test-dist fuzz fuzz-short
 
 ## demo: build the zeroimage CLI and an image of a static example program, offline
 demo:
@@ -26,6 +26,13 @@ test-dist:
 
 deps:
 	bash scripts/install-test-deps.sh
+
+## fuzz: every fuzz target for 30 minutes (scripts/fuzz.sh long [SECONDS]); fuzz-short: 5 s each
+fuzz:
+	bash scripts/fuzz.sh long
+
+fuzz-short:
+	bash scripts/fuzz.sh short
 
 lint:
 	$(CARGO) fmt --all -- --check

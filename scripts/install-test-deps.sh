@@ -22,6 +22,7 @@
 #   musl-tools                         the same for a musl program (musl-gcc)
 #   zsh fish                           load the completion scripts of `zeroimage completion` (tests/tests/cli.rs)
 #   busybox-static                     a real static rootfs for Docker-built bases (tests/tests/interop.rs)
+#   g++                                libFuzzer (C++), built by the fuzz targets (scripts/fuzz.sh)
 set -eu
 
 PACKAGES="
@@ -39,6 +40,7 @@ zstd time
 libssl-dev zlib1g-dev python3-venv musl-tools
 zsh fish
 busybox-static
+g++
 "
 
 missing=""

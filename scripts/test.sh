@@ -19,6 +19,9 @@ step "Rust: unit tests and real-tool integration tests"
 cargo build -p zeroimage
 cargo test
 
+step "fuzzing, short pass: every saved crash replayed, each target 5 s (scripts/fuzz.sh)"
+bash scripts/fuzz.sh short
+
 if [ -f bindings-python/scripts/test.sh ]; then
   step "Python package"
   bash bindings-python/scripts/test.sh

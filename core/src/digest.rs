@@ -211,7 +211,10 @@ impl<R: Read> HashReader<R> {
 impl<R: Read> Read for HashReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+        // Reading again at the end (after `finish`) is allowed, and hashes nothing.
+        if n > 0 {
+            self.hasher.update(&buf[..n]);
+        }
         Ok(n)
     }
 }

@@ -61,6 +61,9 @@ mod digest;
 pub mod elf;
 mod entry;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod image;
 pub mod lambda;
 pub mod layer;
@@ -69,6 +72,7 @@ pub mod options;
 pub mod platform;
 mod program;
 mod progress;
+mod redact;
 pub mod reference;
 pub mod registry;
 pub mod sink;

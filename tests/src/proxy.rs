@@ -29,6 +29,12 @@ pub enum Fault {
     DropAfter(u64),
     /// Read nothing more and never answer (until the proxy stops or 120 s pass).
     Stall,
+    /// Answer with this status and these extra header lines (each ending `\r\n`), without
+    /// asking the registry.
+    Answer(u16, &'static str),
+    /// Answer with this status and a registry error body quoting the request's
+    /// `Authorization` header (as a careless registry or gateway might).
+    EchoAuthorization(u16),
 }
 
 /// The head of a request the proxy saw.
@@ -40,6 +46,8 @@ pub struct ProxyRequest {
     pub target: String,
     /// `Content-Length`, 0 when absent.
     pub content_length: u64,
+    /// The `Authorization` header, when sent.
+    pub authorization: Option<String>,
 }
 
 type Rule = dyn FnMut(&ProxyRequest) -> Fault + Send;
@@ -130,14 +138,41 @@ fn handle(
         .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.trim().parse().ok())
         .unwrap_or(0u64);
-    let request = ProxyRequest { method, target, content_length };
+    let authorization = lines
+        .iter()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v.trim().to_string());
+    let request = ProxyRequest { method, target, content_length, authorization };
     let fault = (rule.lock().unwrap())(&request);
+    let authorization = request.authorization.clone().unwrap_or_default();
     seen.lock().unwrap().push((request, fault));
     let mut client_out = client;
     match fault {
         Fault::Status(code) => {
             std::io::copy(&mut (&mut reader).take(content_length), &mut std::io::sink())?;
             write!(client_out, "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+            client_out.flush()?;
+            let _ = client_out.shutdown(Shutdown::Both);
+        }
+        Fault::Answer(code, headers) => {
+            std::io::copy(&mut (&mut reader).take(content_length), &mut std::io::sink())?;
+            write!(client_out, "HTTP/1.1 {code} Injected\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")?;
+            client_out.flush()?;
+            let _ = client_out.shutdown(Shutdown::Both);
+        }
+        Fault::EchoAuthorization(code) => {
+            std::io::copy(&mut (&mut reader).take(content_length), &mut std::io::sink())?;
+            let body = serde_json::json!({"errors": [{
+                "code": "DENIED",
+                "message": format!("request had Authorization: {authorization}"),
+            }]})
+            .to_string();
+            write!(
+                client_out,
+                "HTTP/1.1 {code} Injected\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
             client_out.flush()?;
             let _ = client_out.shutdown(Shutdown::Both);
         }

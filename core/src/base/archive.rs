@@ -3,6 +3,7 @@
 //! (absolute paths, `..`, links pointing outside the archive) reject the whole archive.
 
 use super::layout::{self, Blobs};
+use super::tar_reader::{Kind, Seekable, TarError, TarReader};
 use super::ResolvedBase;
 use crate::digest::hex_part;
 use crate::error::{Error, Result};
@@ -48,30 +49,33 @@ impl TarIndex {
             base: label.clone(),
             reason: format!("it is not a readable tar archive ({e})"),
         };
-        let mut archive = tar::Archive::new(file);
+        let corrupt_tar = |e: TarError| match e {
+            TarError::Io(e) => corrupt(e),
+            TarError::Malformed(reason) => Error::InvalidBase {
+                base: label.clone(),
+                reason: format!("it is not a readable tar archive ({reason})"),
+            },
+        };
+        let mut archive = TarReader::new(Seekable(file));
         let mut files = HashMap::new();
         let mut links: Vec<(String, String)> = Vec::new();
-        for entry in archive.entries_with_seek().map_err(corrupt)? {
-            let entry = entry.map_err(corrupt)?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        while let Some(entry) = archive.next_entry().map_err(corrupt_tar)? {
+            let raw = String::from_utf8_lossy(&entry.path).into_owned();
             let name = normalise(&raw).map_err(|reason| hostile(&raw, reason))?;
-            let kind = entry.header().entry_type();
-            match kind {
-                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                    if kind == tar::EntryType::GNUSparse {
-                        return Err(hostile(&raw, "is a sparse file"));
-                    }
-                    files.insert(name, (entry.raw_file_position(), entry.size()));
+            match entry.kind {
+                Kind::Sparse => return Err(hostile(&raw, "is a sparse file")),
+                Kind::File => {
+                    files.insert(name, (entry.data_offset, entry.size));
                 }
-                tar::EntryType::Symlink | tar::EntryType::Link => {
-                    let target = entry
-                        .link_name_bytes()
-                        .map(|t| String::from_utf8_lossy(&t).into_owned())
-                        .ok_or_else(|| hostile(&raw, "is a link without a target"))?;
+                Kind::Symlink | Kind::Hardlink => {
+                    if entry.link.is_empty() {
+                        return Err(hostile(&raw, "is a link without a target"));
+                    }
+                    let target = String::from_utf8_lossy(&entry.link).into_owned();
                     if target.starts_with('/') {
                         return Err(hostile(&raw, &format!("links to the absolute path {target:?}")));
                     }
-                    let joined = if kind == tar::EntryType::Symlink {
+                    let joined = if entry.kind == Kind::Symlink {
                         match name.rsplit_once('/') {
                             Some((dir, _)) => format!("{dir}/{target}"),
                             None => target.clone(),
@@ -83,19 +87,20 @@ impl TarIndex {
                         .ok_or_else(|| hostile(&raw, &format!("links to {target:?}, outside the archive")))?;
                     links.push((name, resolved));
                 }
-                _ => {}
+                Kind::Dir | Kind::Other => {}
             }
         }
         // Links to files (possibly through other links), a few hops deep.
+        let link_targets: HashMap<&str, &str> = links.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
         for (name, target) in &links {
-            let mut target = target.clone();
+            let mut target = target.as_str();
             for _ in 0..8 {
-                if let Some(found) = files.get(&target).copied() {
+                if let Some(found) = files.get(target).copied() {
                     files.entry(name.clone()).or_insert(found);
                     break;
                 }
-                match links.iter().find(|(n, _)| *n == target) {
-                    Some((_, next)) => target = next.clone(),
+                match link_targets.get(target) {
+                    Some(next) => target = next,
                     None => break,
                 }
             }

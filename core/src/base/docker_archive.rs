@@ -70,6 +70,9 @@ pub(super) fn resolve(path: &Path, name: Option<&str>, label: String, platform: 
         }
     };
 
+    if let Some(layers) = image["Layers"].as_array().filter(|l| l.len() > manifest::MAX_BASE_LAYERS) {
+        return Err(manifest::too_many_layers(&label, layers.len()));
+    }
     let config_name =
         image["Config"].as_str().ok_or_else(|| invalid("an image in manifest.json has no Config".into()))?;
     let config_bytes = index

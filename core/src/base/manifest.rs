@@ -12,6 +12,22 @@ use crate::layer::{BlobSource, Layer};
 use crate::platform::Platform;
 use serde_json::Value;
 
+/// The most layers a base may have. Docker runs images of at most 125 layers and overlay
+/// file systems stack a few hundred at most; a base beyond this is refused before any of its
+/// blobs is read, so a hostile manifest cannot make a build open thousands of files.
+pub(crate) const MAX_BASE_LAYERS: usize = 1000;
+
+/// The error for a base with `count` layers, more than [`MAX_BASE_LAYERS`].
+pub(crate) fn too_many_layers(base: &str, count: usize) -> Error {
+    Error::Unsupported {
+        what: format!("{base}: a base image with {count} layers"),
+        hint: Some(format!(
+            "zeroimage reads bases of at most {MAX_BASE_LAYERS} layers (Docker runs at most 125); \
+             squash the base image's layers"
+        )),
+    }
+}
+
 /// Where a base's manifests and blobs are read from.
 pub(crate) trait Store {
     /// The base as the user wrote it, for messages.
@@ -118,6 +134,9 @@ fn image(
     };
     if manifest["artifactType"].is_string() {
         return Err(not_an_image(store, &format!("it is an artifact of type {}", manifest["artifactType"])));
+    }
+    if let Some(layers) = manifest["layers"].as_array().filter(|l| l.len() > MAX_BASE_LAYERS) {
+        return Err(too_many_layers(&store.name(), layers.len()));
     }
     let config_descriptor = &manifest["config"];
     let config_type = config_descriptor["mediaType"].as_str().unwrap_or_default();

@@ -6,6 +6,7 @@ mod docker_archive;
 mod layout;
 pub(crate) mod manifest;
 mod registry;
+mod tar_reader;
 pub(crate) mod tree;
 mod write;
 

@@ -4,6 +4,7 @@
 //! layers are applied in order with OCI whiteouts (`.wh.NAME`, `.wh..wh..opq`), and symbolic
 //! links along the path (e.g. `/lib64` → `usr/lib64`) are followed.
 
+use super::tar_reader::{Kind, Streamed, TarError, TarReader};
 use crate::cancel::{CancelToken, CancellableReader};
 use crate::error::{Error, Result};
 use crate::layer::{Layer, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_OCI_LAYER_GZIP};
@@ -18,6 +19,8 @@ enum Node {
     Dir,
     File,
     Symlink(String),
+    /// A symbolic link no path can be resolved through (its target is longer than `PATH_MAX`).
+    Dangling,
 }
 
 /// Whether `path` (absolute) names something other than a directory in the file system that
@@ -56,6 +59,7 @@ impl Tree {
             Node::Dir => None,
             Node::File => Some("a file".into()),
             Node::Symlink(target) => Some(format!("a symlink to {target}")),
+            Node::Dangling => Some("a symlink".into()),
         }
     }
 }
@@ -109,6 +113,10 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 }
 
 /// Apply the tar stream `reader` of `layer` to `tree`, then read the stream to its end.
+///
+/// Linear in the layer's entries (each one costs a few tree look-ups), and bounded in memory:
+/// header extensions are capped by the tar reader, and names longer than Linux's `PATH_MAX`
+/// (which no program can open) are not kept.
 fn read_entries(tree: &mut BTreeMap<String, Node>, reader: Box<dyn Read + '_>, layer: &Layer) -> Result<()> {
     let read_err = |e: std::io::Error| {
         if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
@@ -117,27 +125,34 @@ fn read_entries(tree: &mut BTreeMap<String, Node>, reader: Box<dyn Read + '_>, l
             Error::io("read layer", layer.source_path(), e)
         }
     };
+    let tar_err = |e: TarError| match e {
+        TarError::Io(e) => read_err(e),
+        TarError::Malformed(reason) => Error::InvalidBase {
+            base: layer.source_path().display().to_string(),
+            reason: format!("layer {} is not a valid tar archive: {reason}", layer.digest),
+        },
+    };
     // Whiteouts hide what lower layers have; entries of this layer are added after them.
     let mut added: Vec<(String, Node)> = Vec::new();
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(read_err)? {
-        let entry = entry.map_err(read_err)?;
-        let raw = entry.path().map_err(read_err)?.to_string_lossy().into_owned();
+    let mut archive = TarReader::new(Streamed(reader));
+    while let Some(entry) = archive.next_entry().map_err(tar_err)? {
+        if entry.path.len() > PATH_MAX {
+            continue;
+        }
+        let raw = String::from_utf8_lossy(&entry.path);
         let path = normalize(&raw);
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
         if name == ".wh..wh..opq" {
-            let prefix = format!("{dir}/");
-            tree.retain(|p, _| !p.starts_with(&prefix));
+            remove_under(tree, dir);
         } else if let Some(hidden) = name.strip_prefix(".wh.") {
             let hidden = if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") };
-            let prefix = format!("{hidden}/");
-            tree.retain(|p, _| *p != hidden && !p.starts_with(&prefix));
+            tree.remove(&hidden);
+            remove_under(tree, &hidden);
         } else if !path.is_empty() {
-            let node = match entry.header().entry_type() {
-                tar::EntryType::Directory => Node::Dir,
-                tar::EntryType::Symlink => Node::Symlink(
-                    entry.link_name().map_err(read_err)?.map(|l| l.to_string_lossy().into_owned()).unwrap_or_default(),
-                ),
+            let node = match entry.kind {
+                Kind::Dir => Node::Dir,
+                Kind::Symlink if entry.link.len() >= PATH_MAX => Node::Dangling,
+                Kind::Symlink => Node::Symlink(String::from_utf8_lossy(&entry.link).into_owned()),
                 _ => Node::File,
             };
             added.push((path, node));
@@ -148,17 +163,41 @@ fn read_entries(tree: &mut BTreeMap<String, Node>, reader: Box<dyn Read + '_>, l
     for (path, node) in added {
         if node != Node::Dir {
             // A file or link replaces a directory and everything under it.
-            let prefix = format!("{path}/");
-            tree.retain(|p, _| !p.starts_with(&prefix));
+            remove_under(tree, &path);
         }
         tree.insert(path, node);
     }
     Ok(())
 }
 
+/// Linux's `PATH_MAX`: longer names cannot be opened, so cannot be the path looked up.
+const PATH_MAX: usize = 4096;
+
+/// Remove everything strictly under the directory `dir` (`""`: the root): the keys starting
+/// `dir/`, one contiguous range of the sorted tree.
+fn remove_under(tree: &mut BTreeMap<String, Node>, dir: &str) {
+    if dir.is_empty() {
+        tree.clear();
+        return;
+    }
+    let prefix = format!("{dir}/");
+    // `0` sorts right after `/`: every key starting with `dir/` is below `dir0`.
+    let end = format!("{dir}0");
+    let doomed: Vec<String> = tree.range(prefix..end).map(|(k, _)| k.clone()).collect();
+    for key in doomed {
+        tree.remove(&key);
+    }
+}
+
 /// `./a/b/`, `/a/b`, `a//b` → `a/b`.
 fn normalize(path: &str) -> String {
     path.split('/').filter(|p| !p.is_empty() && *p != ".").collect::<Vec<_>>().join("/")
+}
+
+/// A directory no entry names but entries are under (layers need not list parents).
+fn implicit_dir<'t>(tree: &'t BTreeMap<String, Node>, path: &str) -> Option<&'t Node> {
+    let prefix = format!("{path}/");
+    tree.range(prefix.clone()..).next().filter(|(k, _)| k.starts_with(&prefix)).map(|_| &Node::Dir)
 }
 
 /// Follow `path` through the tree, resolving symbolic links (at most 40, as Linux does).
@@ -181,7 +220,8 @@ fn resolve<'t>(tree: &'t BTreeMap<String, Node>, path: &str) -> Option<&'t Node>
             return None;
         }
         current.push(part);
-        node = tree.get(&current.join("/"));
+        let joined = current.join("/");
+        node = tree.get(&joined).or_else(|| implicit_dir(tree, &joined));
         if let Some(Node::Symlink(target)) = node {
             hops += 1;
             if hops > 40 {
@@ -222,6 +262,41 @@ mod tests {
             Ok(())
         })
         .unwrap()
+    }
+
+    /// A plain-tar layer holding exactly `bytes`.
+    fn raw_layer(bytes: &[u8]) -> Layer {
+        let digest = crate::digest::sha256_digest(bytes);
+        Layer {
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            digest: digest.clone(),
+            size: bytes.len() as u64,
+            diff_id: digest,
+            source: crate::layer::BlobSource::Memory {
+                name: std::sync::Arc::from(Path::new("raw")),
+                bytes: bytes.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn layers_without_end_blocks_and_empty_layers() {
+        // Found by the tar fuzz target: a stream read again after its end (a layer without the
+        // end-of-archive blocks, as umoci 0.4.7 writes, or an empty one) panicked the hasher.
+        let scratch = std::env::temp_dir();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(1);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, "lib/ld.so", &b"x"[..]).unwrap();
+        let mut bytes = builder.into_inner().unwrap();
+        bytes.truncate(bytes.len() - 1024);
+        for layer in [raw_layer(&bytes), raw_layer(b"")] {
+            let expected = layer.size > 0;
+            assert_eq!(has_file(&mut [layer], "/lib/ld.so", &scratch, &CancelToken::new()).unwrap(), expected);
+        }
+        let err = has_file(&mut [raw_layer(&[7u8; 700])], "/x", &scratch, &CancelToken::new()).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Integrity, "{err}");
     }
 
     #[test]

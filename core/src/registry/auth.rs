@@ -106,6 +106,22 @@ impl Challenge {
     }
 }
 
+/// Whether credentials may be sent to the token server `realm`: over HTTPS, or over plain
+/// HTTP when the realm's own host is loopback or with `insecure` — the rule the registry
+/// itself obeys, applied to the realm's host (a loopback registry may name a remote realm).
+pub(crate) fn realm_allowed(realm: &str, insecure: bool) -> bool {
+    let Some((scheme, rest)) = realm.split_once("://") else { return false };
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => true,
+        "http" => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+            insecure || super::client::is_loopback(host)
+        }
+        _ => false,
+    }
+}
+
 /// `key="value", key2=value2` → pairs; quoted values may contain commas and `\"`.
 fn parse_params(input: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

@@ -44,9 +44,14 @@ pub struct Client {
     /// Where to look for credentials when none were given.
     keychain: Option<Keychain>,
     log: Option<Logger>,
+    /// Plain HTTP to the registry: `--insecure`, or a loopback registry.
     allow_http: bool,
     /// Set: requests in flight give up (see [`super::interrupt`]).
     cancel: crate::cancel::CancelToken,
+    /// `--insecure`: plain HTTP anywhere (a token server too), no certificate checks.
+    insecure: bool,
+    /// `--timeout`: also the most a request waits in all for a rate limit to pass.
+    timeout: Duration,
     state: Mutex<State>,
     /// Trust and client certificate, also used to explain certificate failures.
     tls: Tls,
@@ -116,6 +121,8 @@ impl Client {
             log: options.log.clone(),
             allow_http: options.insecure || is_loopback(registry),
             cancel: options.cancel.clone(),
+            insecure: options.insecure,
+            timeout,
             state: Mutex::new(State::default()),
             tls,
         }))
@@ -348,7 +355,12 @@ impl Client {
         body: &dyn Fn() -> Vec<u8>,
     ) -> Result<Reply> {
         let mut url = url.to_string();
-        for _ in 0..=MAX_REDIRECTS {
+        let mut waited = Duration::ZERO;
+        let mut redirects = 0;
+        loop {
+            if redirects > MAX_REDIRECTS {
+                break;
+            }
             let mut request = Request::builder().method(method.clone()).uri(&url);
             if let Some(auth) = authorization.filter(|_| self.same_origin(&url)) {
                 request = request.header("authorization", auth);
@@ -369,6 +381,12 @@ impl Client {
             }
             .map_err(|e| self.network_error(&url, e))?;
             let status = response.status().as_u16();
+            if status == 429 {
+                if let Some(wait) = self.rate_limit_wait(response.headers(), &method, &url, &mut waited)? {
+                    std::thread::sleep(wait);
+                    continue;
+                }
+            }
             if matches!(status, 301 | 302 | 303 | 307 | 308) {
                 let location = header(response.headers(), "location").ok_or_else(|| Error::Registry {
                     registry: self.registry.clone(),
@@ -388,6 +406,7 @@ impl Client {
                     });
                 }
                 url = next;
+                redirects += 1;
                 continue;
             }
             let (parts, body) = response.into_parts();
@@ -408,9 +427,22 @@ impl Client {
         }
         let ping = |scheme: &'static str| -> Result<(&'static str, Challenge)> {
             let url = format!("{scheme}://{}/v2/", self.host);
-            let request =
-                Request::builder().method(Method::GET).uri(&url).body(()).map_err(|e| self.network_error(&url, e))?;
-            let mut response = self.agent.run(request).map_err(|e| self.network_error(&url, e))?;
+            let mut waited = Duration::ZERO;
+            let mut response = loop {
+                let request = Request::builder()
+                    .method(Method::GET)
+                    .uri(&url)
+                    .body(())
+                    .map_err(|e| self.network_error(&url, e))?;
+                let response = self.agent.run(request).map_err(|e| self.network_error(&url, e))?;
+                if response.status().as_u16() == 429 {
+                    if let Some(wait) = self.rate_limit_wait(response.headers(), &Method::GET, &url, &mut waited)? {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                }
+                break response;
+            };
             let status = response.status().as_u16();
             match status {
                 200..=299 => Ok((scheme, Challenge::None)),
@@ -421,23 +453,28 @@ impl Client {
                         method: "GET",
                         url: url.clone(),
                         status,
-                        message: format!("unsupported authentication challenge {value:?}"),
+                        message: format!("unsupported authentication challenge {:?}", self.redact(&value)),
                     })?;
                     Ok((scheme, challenge))
                 }
                 // Some registries answer 404 on /v2/ but serve the API; treat as anonymous.
                 404 => Ok((scheme, Challenge::None)),
                 _ => {
-                    let message = error_message(response.body_mut());
+                    let message = self.redact(&error_message(response.body_mut()));
                     Err(Error::Registry { registry: self.registry.clone(), method: "GET", url, status, message })
                 }
             }
         };
-        // Plain HTTP only where allowed, and only when it works: a TLS server with an
-        // untrusted certificate keeps its TLS error.
+        // Plain HTTP only where allowed, and only when it works. A server that speaks TLS (an
+        // untrusted certificate, say) keeps its TLS error; otherwise what happened over plain
+        // HTTP is the error: a 500, a timeout, not the TLS attempt's "corrupt message".
         let endpoint = match ping("https") {
             Ok(endpoint) => endpoint,
-            Err(e @ Error::Network { .. }) if self.allow_http => ping("http").map_err(|_| e)?,
+            Err(tls_error @ Error::Network { .. }) if self.allow_http => match ping("http") {
+                Ok(endpoint) => endpoint,
+                Err(_) if speaks_tls(&tls_error) => return Err(tls_error),
+                Err(http_error) => return Err(http_error),
+            },
             Err(e) => return Err(e),
         };
         self.state.lock().unwrap_or_else(|e| e.into_inner()).endpoint = Some(endpoint.clone());
@@ -514,12 +551,15 @@ impl Client {
     /// credentials when there are some, or `POST realm` with `grant_type=refresh_token` for
     /// an identity token.
     pub(crate) fn fetch_token(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
-        if realm.starts_with("http://") && !self.allow_http {
+        if !super::auth::realm_allowed(realm, self.insecure) {
             return Err(Error::RegistryAuth {
                 registry: self.registry.clone(),
                 scope: Some(scope.to_string()),
-                message: format!("its token server {realm} is plain http"),
-                hint: Some("pass --insecure to allow plain http".into()),
+                message: format!(
+                    "its token server {} is not https; credentials go over plain http only to loopback hosts",
+                    strip_query(realm)
+                ),
+                hint: Some("pass --insecure to allow plain http to the token server".into()),
             });
         }
         let mut query = Vec::new();
@@ -556,7 +596,7 @@ impl Client {
         let mut response = response.map_err(|e| self.network_error(realm, e))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            let message = error_message(response.body_mut());
+            let message = self.redact(&error_message(response.body_mut()));
             return Err(match status {
                 401 | 403 => Error::RegistryAuth {
                     registry: self.registry.clone(),
@@ -590,7 +630,7 @@ impl Client {
     }
 
     pub(crate) fn status_error(&self, method: &Method, url: &str, scope: &str, mut reply: Reply) -> Error {
-        let message = error_message(&mut reply.body);
+        let message = self.redact(&error_message(&mut reply.body));
         match reply.status {
             401 | 403 => Error::RegistryAuth {
                 registry: self.registry.clone(),
@@ -613,6 +653,70 @@ impl Client {
         }
     }
 
+    /// After a 429 answer to `method url`: how long to wait before trying again, when the
+    /// answer says (`Retry-After`) and the wait fits in what is left of the `--timeout` budget
+    /// (`waited` so far, for this request). Said at `--verbose`. `None`: do not retry.
+    fn rate_limit_wait(
+        &self,
+        headers: &http::HeaderMap,
+        method: &Method,
+        url: &str,
+        waited: &mut Duration,
+    ) -> Result<Option<Duration>> {
+        let url = strip_query(url);
+        let Some(wait) =
+            header(headers, "retry-after").and_then(|v| parse_retry_after(&v, std::time::SystemTime::now()))
+        else {
+            self.log(&format!(
+                "{} rate-limits {} {url} (429) without Retry-After; not retrying",
+                self.registry,
+                method_name(method)
+            ));
+            return Ok(None);
+        };
+        // At least a second each time, so a server answering `Retry-After: 0` forever still
+        // runs out of budget.
+        let wait = wait.max(Duration::from_secs(1));
+        if *waited + wait > self.timeout {
+            return Err(Error::Registry {
+                registry: self.registry.clone(),
+                method: method_name(method),
+                url,
+                status: 429,
+                message: format!(
+                    "too many requests: it asks to retry after {} s, beyond the {} s --timeout (waited {} s already)",
+                    wait.as_secs(),
+                    self.timeout.as_secs(),
+                    waited.as_secs()
+                ),
+            });
+        }
+        self.log(&format!(
+            "{} rate-limits {} {url} (429): waiting {} s as its Retry-After asks (--timeout {} s)",
+            self.registry,
+            method_name(method),
+            wait.as_secs_f32().ceil(),
+            self.timeout.as_secs()
+        ));
+        *waited += wait;
+        Ok(Some(wait))
+    }
+
+    /// `text` from the registry or its token server, with credentials (any that look like
+    /// one, and the secret in use) redacted: what may enter an error message.
+    fn redact(&self, text: &str) -> String {
+        let stored = self.state.lock().unwrap_or_else(|e| e.into_inner()).stored.clone().flatten();
+        let secrets: Vec<&str> = [self.credentials.as_ref(), stored.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|c| match c {
+                Credentials::Basic { password, .. } => password.as_str(),
+                Credentials::Bearer(token) | Credentials::IdentityToken(token) => token.as_str(),
+            })
+            .collect();
+        crate::redact::redact(text, &secrets)
+    }
+
     fn network_error(&self, url: &str, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         if self.cancel.is_cancelled() {
             return Error::Cancelled;
@@ -622,6 +726,60 @@ impl Client {
         }
         Error::Network { url: strip_query(url), source: Box::new(source) }
     }
+}
+
+/// Whether a failed TLS attempt reached a server that speaks TLS (it sent a certificate or
+/// an alert), rather than one answering in plain HTTP or not at all.
+fn speaks_tls(error: &Error) -> bool {
+    let mut text = String::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        text.push_str(&e.to_string().to_ascii_lowercase());
+        text.push('\n');
+        source = e.source();
+    }
+    (text.contains("certificate") || text.contains("alert")) && !text.contains("invalidcontenttype")
+}
+
+/// A `Retry-After` value (delta-seconds, or an HTTP date), as a wait from `now`.
+pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    let at = parse_http_date(value)?;
+    let now = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) as seconds since the epoch.
+fn parse_http_date(value: &str) -> Option<u64> {
+    let rest = value.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else { return None };
+    let number = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok()).flatten()
+    };
+    let day = number(day, 2)?;
+    let year = number(year, 4)?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| m == month)? as u64
+        + 1;
+    let hms: Vec<&str> = time.split(':').collect();
+    let [h, m, s] = hms.as_slice() else { return None };
+    let (h, m, s) = (number(h, 2)?, number(m, 2)?, number(s, 2)?);
+    if !(1..=31).contains(&day) || year < 1970 || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + s)
 }
 
 /// `…/v2/team/app/manifests/1.0` → `manifest team/app:1.0`; blobs likewise.
@@ -863,6 +1021,149 @@ mod tests {
         // Without --insecure, a non-loopback registry never falls back to plain HTTP.
         let remote = Client::new("registry.invalid", &RegistryOptions::default()).unwrap();
         assert!(!remote.allow_http);
+    }
+
+    fn logged() -> (Logger, Arc<Mutex<Vec<String>>>) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        (Logger::new(move |line| sink.lock().unwrap().push(line.to_string())), lines)
+    }
+
+    #[test]
+    fn rate_limits_are_waited_out_within_the_timeout() {
+        let calls = Arc::new(Mutex::new(0));
+        let counter = calls.clone();
+        let (registry, _) = serve(move |head| {
+            if !head.starts_with("GET /v2/r/manifests/") {
+                return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into();
+            }
+            let mut n = counter.lock().unwrap();
+            *n += 1;
+            if *n == 1 {
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .into()
+            } else if head.contains("/manifests/slow") {
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3600\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .into()
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                    .into()
+            }
+        });
+        let (log, lines) = logged();
+        let options = RegistryOptions { timeout: Some(Duration::from_secs(5)), log: Some(log), ..Default::default() };
+        let client = Client::new(&registry, &options).unwrap();
+        let started = std::time::Instant::now();
+        let (bytes, _, _) = client.get_manifest("r", "1").unwrap();
+        assert_eq!(bytes, b"{}");
+        assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}", started.elapsed());
+        assert_eq!(*calls.lock().unwrap(), 2);
+        let said = lines.lock().unwrap().join("\n");
+        assert!(said.contains("429") && said.contains("waiting 1 s"), "{said}");
+
+        let err = client.get_manifest("r", "slow").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Registry);
+        assert!(err.to_string().contains("retry after 3600 s, beyond the 5 s --timeout"), "{err}");
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), Some(Duration::ZERO), "in the past");
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(1_835_438_400));
+        for bad in [
+            "",
+            "-1",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_plain_http_registry_reports_what_happened_over_http() {
+        // A plain-HTTP server answering 500 to everything (the TLS attempt's hello included).
+        let (registry, _) = serve(|_| {
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 11\r\nConnection: close\r\n\r\nit is broke".into()
+        });
+        let options = RegistryOptions { timeout: Some(Duration::from_secs(5)), ..Default::default() };
+        let err = Client::new(&registry, &options).unwrap().get_manifest("r", "1").unwrap_err();
+        let report = err.report();
+        assert!(report.contains("500") && report.contains("it is broke"), "{report}");
+        assert!(!report.contains("InvalidContentType") && !report.contains("https://"), "{report}");
+
+        // A plain-HTTP server that never answers /v2/: the plain-HTTP timeout.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut held = Vec::new();
+            for mut stream in listener.incoming().flatten() {
+                let mut first = [0u8; 1];
+                if std::io::Read::read(&mut stream, &mut first).is_ok() && first[0] == 0x16 {
+                    // A TLS hello: answer in plain HTTP, as an HTTP server does.
+                    let _ =
+                        stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                } else {
+                    held.push(stream);
+                }
+            }
+        });
+        let options = RegistryOptions { timeout: Some(Duration::from_secs(2)), ..Default::default() };
+        let err = Client::new(&addr, &options).unwrap().get_manifest("r", "1").unwrap_err();
+        let report = err.report();
+        assert_eq!(err.kind(), crate::ErrorKind::Network, "{report}");
+        assert!(report.contains(&format!("http://{addr}/v2/")), "{report}");
+        assert!(report.to_ascii_lowercase().contains("timeout") || report.contains("timed out"), "{report}");
+        assert!(!report.contains("InvalidContentType"), "{report}");
+    }
+
+    #[test]
+    fn registry_error_bodies_never_carry_credentials() {
+        let (registry, _) = serve(|head| {
+            let authorization =
+                head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:")).unwrap_or("").to_string();
+            if head.starts_with("GET /v2/ ") && authorization.is_empty() {
+                return "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into();
+            }
+            let body = format!("{{\"errors\":[{{\"code\":\"DENIED\",\"message\":\"you sent {authorization} with password hunter2-pw\"}}]}}");
+            format!("HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+        });
+        let options =
+            RegistryOptions { credentials: Some(Credentials::basic("me", "hunter2-pw")), ..Default::default() };
+        let err = Client::new(&registry, &options).unwrap().get_manifest("r", "1").unwrap_err();
+        let report = err.report();
+        assert!(report.contains("DENIED") && report.contains("Basic <redacted>"), "{report}");
+        assert!(!report.contains("hunter2") && !report.contains(&base64_basic("me", "hunter2-pw")), "{report}");
+    }
+
+    fn base64_basic(user: &str, password: &str) -> String {
+        Credentials::basic(user, password).basic_header().unwrap().trim_start_matches("Basic ").to_string()
+    }
+
+    #[test]
+    fn token_realms_follow_the_plain_http_rule() {
+        use super::super::auth::realm_allowed;
+        for (realm, insecure, allowed) in [
+            ("https://auth.example.com/token", false, true),
+            ("http://127.0.0.1:5001/token", false, true),
+            ("http://localhost/token", false, true),
+            ("http://auth.example.com/token", false, false),
+            ("http://auth.example.com/token", true, true),
+            ("HTTP://10.0.0.1:80/t", false, false),
+            ("http://user@127.0.0.1.evil.com/t", false, false),
+            ("ftp://127.0.0.1/t", true, false),
+            ("/token", false, false),
+        ] {
+            assert_eq!(realm_allowed(realm, insecure), allowed, "{realm} insecure={insecure}");
+        }
     }
 
     #[test]

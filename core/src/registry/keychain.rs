@@ -11,7 +11,6 @@
 //! or `Debug` output.
 
 use crate::error::{Error, Result};
-use crate::sink::write_atomic;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -170,27 +169,34 @@ impl Keychain {
         Ok(erased)
     }
 
+    /// Replace `config.json` atomically. The temporary file is created 0600 before a byte is
+    /// written (and stays stricter when the old file was), so no other user can ever read the
+    /// secrets, not even for a moment.
     fn write_config(&self, config: &Value) -> Result<()> {
-        if let Some(dir) = self.docker_config.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
-        }
+        let path = &self.docker_config;
+        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+                dir.to_path_buf()
+            }
+            None => PathBuf::from("."),
+        };
         let mut bytes = serde_json::to_vec_pretty(config).expect("JSON serialises");
         bytes.push(b'\n');
-        write_atomic(&self.docker_config, &bytes)?;
-        restrict(&self.docker_config)
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".config.json.").suffix(".zeroimage-tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let existing = std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o777);
+            builder.permissions(std::fs::Permissions::from_mode(existing.map_or(0o600, |mode| mode & 0o600)));
+        }
+        let mut temp = builder.tempfile_in(&dir).map_err(|e| Error::io("create a temporary file in", &dir, e))?;
+        temp.write_all(&bytes).map_err(|e| Error::io("write", temp.path(), e))?;
+        temp.as_file().sync_all().map_err(|e| Error::io("sync", temp.path(), e))?;
+        temp.persist(path).map_err(|e| Error::io("rename a temporary file to", path, e.error))?;
+        Ok(())
     }
-}
-
-#[cfg(unix)]
-fn restrict(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| Error::io("set permissions of", path, e))
-}
-
-#[cfg(not(unix))]
-fn restrict(_: &Path) -> Result<()> {
-    Ok(())
 }
 
 /// Docker Hub's config key for `docker.io`, else the registry as written.
@@ -260,15 +266,21 @@ fn from_auths(config: &Value, registry: &str, path: &Path) -> Result<Option<Stor
 
 fn read_json(path: &Path) -> Result<Value> {
     match std::fs::read(path) {
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::InvalidOption {
-            option: "credentials file",
-            value: path.display().to_string(),
-            reason: format!("it is not valid JSON ({e})"),
-        }),
+        Ok(bytes) => parse_json(&bytes, path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
         Err(e) => Err(Error::io("read", path, e)),
     }
+}
+
+fn parse_json(bytes: &[u8], path: &Path) -> Result<Value> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(bytes).map_err(|e| Error::InvalidOption {
+        option: "credentials file",
+        value: path.display().to_string(),
+        reason: format!("it is not valid JSON ({e})"),
+    })
 }
 
 fn as_object<'v>(config: &'v mut Value, path: &Path) -> Result<&'v mut Map<String, Value>> {
@@ -311,16 +323,26 @@ fn run_helper(name: &str, action: &str, input: &str) -> Result<Option<StoredCred
         if message.to_ascii_lowercase().contains("not found") && action != "store" {
             return Ok(None);
         }
+        // What the helper said may quote what it was given (the secret, for `store`).
         return Err(Error::CredentialHelper {
             helper: program,
-            reason: format!("`{action}` failed ({}): {}", out.status, first_line(&message)),
+            reason: format!(
+                "`{action}` failed ({}): {}",
+                out.status,
+                crate::redact::redact(first_line(&message), &[secret_of(input).as_deref().unwrap_or("")])
+            ),
         });
     }
     if action != "get" {
         return Ok(Some(StoredCredential { username: String::new(), secret: String::new() }));
     }
-    let value: Value = serde_json::from_str(&stdout).map_err(|_| Error::CredentialHelper {
-        helper: program.clone(),
+    parse_get_answer(&program, &stdout)
+}
+
+/// A helper's answer to `get` (`{"Username": …, "Secret": …}`); `None` without a secret.
+pub(crate) fn parse_get_answer(program: &str, stdout: &str) -> Result<Option<StoredCredential>> {
+    let value: Value = serde_json::from_str(stdout).map_err(|_| Error::CredentialHelper {
+        helper: program.to_string(),
         reason: "`get` did not answer with JSON".into(),
     })?;
     match (value["Username"].as_str(), value["Secret"].as_str()) {
@@ -329,6 +351,23 @@ fn run_helper(name: &str, action: &str, input: &str) -> Result<Option<StoredCred
         }
         _ => Ok(None),
     }
+}
+
+/// What a config file (`config.json`, `auth.json`) holds for `registry`: the helper it
+/// names, and the credentials in `auths` (no helper is run). For the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn parse_config_for(
+    bytes: &[u8],
+    path: &Path,
+    registry: &str,
+) -> Result<(Option<String>, Option<StoredCredential>)> {
+    let config = parse_json(bytes, path)?;
+    Ok((helper_for(&config, registry), from_auths(&config, registry, path)?))
+}
+
+/// The `Secret` of a helper's `store` input, when it is one.
+fn secret_of(input: &str) -> Option<String> {
+    serde_json::from_str::<Value>(input).ok().and_then(|v| v["Secret"].as_str().map(str::to_string))
 }
 
 /// The first line of a helper's message, so a chatty helper cannot spill anything else.
@@ -364,6 +403,82 @@ mod tests {
         assert!(kc.erase("reg.example.com:5000").unwrap());
         assert!(kc.get("reg.example.com:5000").unwrap().is_none());
         assert!(kc.get("other.io").unwrap().is_some());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn config_json_is_never_readable_by_others() {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let kc = keychain(dir.path());
+        let docker_dir = dir.path().join("docker");
+        std::fs::create_dir_all(&docker_dir).unwrap();
+        // Another user watching the directory: any file in it readable by group or others
+        // (the temporary file included) is a leak.
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let stop = stop.clone();
+            let docker_dir = docker_dir.clone();
+            std::thread::spawn(move || {
+                let mut leaks = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    for entry in std::fs::read_dir(&docker_dir).unwrap().flatten() {
+                        if let Ok(meta) = entry.metadata() {
+                            if meta.permissions().mode() & 0o077 != 0 {
+                                leaks.push(format!("{:?} {:o}", entry.file_name(), meta.permissions().mode()));
+                            }
+                        }
+                    }
+                }
+                leaks
+            })
+        };
+        for i in 0..300 {
+            let cred = StoredCredential { username: "me".into(), secret: format!("secret-{i}") };
+            kc.store("reg.example.com", &cred).unwrap();
+            kc.erase("reg.example.com").unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let leaks = watcher.join().unwrap();
+        assert!(leaks.is_empty(), "readable by others {} times: {:?}", leaks.len(), &leaks[..leaks.len().min(5)]);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(kc.docker_config_path()), 0o600);
+        // A stricter mode the user chose is kept.
+        std::fs::set_permissions(kc.docker_config_path(), std::fs::Permissions::from_mode(0o400)).unwrap();
+        kc.store("reg.example.com", &StoredCredential { username: "me".into(), secret: "x".into() }).unwrap();
+        assert_eq!(mode(kc.docker_config_path()), 0o400);
+        let leftovers: Vec<_> = std::fs::read_dir(&docker_dir).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("config.json")]);
+    }
+
+    #[test]
+    fn helper_messages_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let helper = bin.join("docker-credential-zeroimage-test-echo");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\nread -r input\necho \"cannot store $input (Authorization: Basic dTpw)\" >&2\nexit 1\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let kc = keychain(dir.path());
+        std::fs::create_dir_all(dir.path().join("docker")).unwrap();
+        std::fs::write(kc.docker_config_path(), r#"{"credsStore":"zeroimage-test-echo"}"#).unwrap();
+        let cred = StoredCredential { username: "me".into(), secret: "pa55-word".into() };
+        // Helpers are found on PATH; adding a directory only this test uses is harmless to others.
+        std::env::set_var("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default()));
+        let payload = json!({"ServerURL": "r.io", "Username": "me", "Secret": cred.secret}).to_string();
+        let err = run_helper("zeroimage-test-echo", "store", &payload).unwrap_err();
+        let report = err.report();
+        assert!(report.contains("cannot store"), "{report}");
+        assert!(!report.contains("pa55-word") && !report.contains("dTpw"), "{report}");
     }
 
     #[test]

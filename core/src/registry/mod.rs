@@ -21,6 +21,24 @@ pub use login::{login, logout};
 pub use tls::CERTS_D_ENV;
 
 use crate::cancel::CancelToken;
+/// Fuzzing: parse a `WWW-Authenticate` value, and check the realm rule on what it names.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_challenge(header: &str) {
+    if let Some(auth::Challenge::Bearer { realm, .. }) = auth::Challenge::parse(header) {
+        if auth::realm_allowed(&realm, false) {
+            assert!(
+                realm.to_ascii_lowercase().starts_with("https://") || realm.to_ascii_lowercase().starts_with("http://")
+            );
+        }
+    }
+}
+
+/// Fuzzing: parse a `Retry-After` value.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_retry_after(value: &str) {
+    let _ = client::parse_retry_after(value, std::time::SystemTime::now());
+}
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;

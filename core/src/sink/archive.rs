@@ -2,7 +2,7 @@
 //! `blobs/sha256/…`) and a `docker load` archive (`manifest.json`), as `docker save` writes
 //! since Docker 25. Written under a temporary name and renamed into place.
 
-use super::copy::{copy_layer, Check};
+use super::copy::{copy_layer, Check, Checks};
 use super::{AtomicFile, WriteContext};
 use crate::digest::hex_part;
 use crate::error::{Error, Result};
@@ -33,14 +33,14 @@ pub(super) fn stage(path: &Path, image: &Image, ctx: &WriteContext<'_>) -> Resul
         checks
     };
     // The file goes to disk while the last layer bytes are hashed; a mismatch discards it.
-    out.sync_after(|| checks.into_iter().try_for_each(Check::wait))?;
+    out.sync_after(|| checks.wait())?;
     Ok(out)
 }
 
 /// Stream the archive to `out`; `dest` names it in error messages. Every layer is checked
 /// against its digest before this returns.
 pub(super) fn write_to(out: &mut dyn Write, dest: &Path, image: &Image, ctx: &WriteContext<'_>) -> Result<()> {
-    write_entries(out, dest, None, image, ctx)?.into_iter().try_for_each(Check::wait)
+    write_entries(out, dest, None, image, ctx)?.wait()
 }
 
 /// Write the archive's entries, returning the layers' digest checks still to be waited for
@@ -52,11 +52,11 @@ fn write_entries<W: Write>(
     file: Option<&File>,
     image: &Image,
     ctx: &WriteContext<'_>,
-) -> Result<Vec<Check>> {
+) -> Result<Checks> {
     let write_err = |e| Error::io("write", dest, e);
     let total = image.size();
     let mut done = 0u64;
-    let mut checks = Vec::with_capacity(image.layers.len());
+    let mut checks = Checks::default();
     let mut tar = TarWriter::new(out, ctx.mtime);
     tar.dir("blobs/", DIR).map_err(write_err)?;
     tar.dir("blobs/sha256/", DIR).map_err(write_err)?;
@@ -65,7 +65,7 @@ fn write_entries<W: Write>(
         match file {
             Some(file) => tar.file_with(&name, FILE, layer.size, dest, |out| {
                 out.flush().map_err(write_err)?;
-                checks.push(copy_layer(layer, file, dest, ctx.cancel, |n| ctx.report(done + n, total))?);
+                checks.push(copy_layer(layer, file, dest, ctx.cancel, |n| ctx.report(done + n, total))?)?;
                 Ok(())
             })?,
             None => {
@@ -73,7 +73,7 @@ fn write_entries<W: Write>(
                 tar.file(&name, FILE, layer.size, &mut reader, layer.source_path(), ctx.cancel, |n| {
                     ctx.report(done + n, total)
                 })?;
-                checks.push(Check::Reader(reader));
+                checks.push(Check::Reader(reader))?;
             }
         }
         done += layer.size;

@@ -4,6 +4,7 @@
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
 use crate::layer::{copy_cancellable, CheckedReader, Layer};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -14,7 +15,7 @@ pub(crate) enum Check {
     /// The bytes went through this reader; its hash may still be finishing.
     Reader(CheckedReader),
     /// The kernel copied the bytes; a thread reads and hashes them from the source.
-    Thread(JoinHandle<Result<CheckedReader>>),
+    Thread(JoinHandle<Result<()>>),
     /// The source was verified when this build wrote it: nothing to check again.
     Verified,
 }
@@ -24,25 +25,53 @@ impl Check {
     pub(crate) fn wait(self) -> Result<()> {
         match self {
             Check::Reader(mut reader) => reader.check(),
-            Check::Thread(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?.check(),
+            Check::Thread(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Check::Verified => Ok(()),
         }
     }
 }
 
-/// Read and hash `layer` from its source on a thread of its own.
+/// How many layer checks may be pending at once: each holds an open file and a hashing
+/// thread until it is waited for, so a base with many layers must not keep one per layer.
+const MAX_PENDING_CHECKS: usize = 4;
+
+/// The checks of the layers copied so far, at most [`MAX_PENDING_CHECKS`] of them still
+/// pending: adding one more first waits for the oldest.
+#[derive(Default)]
+pub(crate) struct Checks(VecDeque<Check>);
+
+impl Checks {
+    /// Add `check`, waiting for the oldest pending one when there are too many.
+    pub(crate) fn push(&mut self, check: Check) -> Result<()> {
+        if self.0.len() >= MAX_PENDING_CHECKS {
+            self.0.pop_front().expect("not empty").wait()?;
+        }
+        self.0.push_back(check);
+        Ok(())
+    }
+
+    /// Wait for every pending check: the first error, if any.
+    pub(crate) fn wait(self) -> Result<()> {
+        self.0.into_iter().try_for_each(Check::wait)
+    }
+}
+
+/// Read and hash `layer` from its source on a thread of its own (which opens the source, so
+/// a file is open only while it is read).
 fn check_in_background(layer: &Layer, cancel: &CancelToken) -> Result<Check> {
-    let mut reader = layer.checked_reader()?;
+    let layer = layer.clone();
     let cancel = cancel.clone();
     let what = layer.source_path().to_path_buf();
+    let path = what.clone();
     let handle = std::thread::Builder::new()
         .name("zeroimage-verify".into())
         .spawn(move || {
+            let mut reader = layer.checked_reader()?;
             copy_cancellable(&mut reader, &mut io::sink(), &cancel, |_| {})
                 .map_err(|e| e.into_error("read layer", &what, "hash layer from", &what))?;
-            Ok(reader)
+            reader.check()
         })
-        .map_err(|e| Error::io("start a thread to verify", layer.source_path(), e))?;
+        .map_err(|e| Error::io("start a thread to verify", &path, e))?;
     Ok(Check::Thread(handle))
 }
 

@@ -158,7 +158,9 @@ pub(super) fn platform() -> Result<crate::Platform> {
 /// `error` in any message is a failure.
 fn check_load_response(host: &str, status: u16, body: &[u8]) -> Result<()> {
     let text = String::from_utf8_lossy(body);
-    let rejected = |message: String| Err(Error::DaemonRejected { host: host.to_string(), message });
+    let rejected = |message: String| {
+        Err(Error::DaemonRejected { host: host.to_string(), message: crate::redact::redact(&message, &[]) })
+    };
     if status != 200 {
         let message = serde_json::from_slice::<serde_json::Value>(body)
             .ok()

@@ -7,7 +7,7 @@
 //! never depends on the machine that built it.
 
 use super::archive::{blob_path, OCI_LAYOUT};
-use super::copy::{copy_layer, Check};
+use super::copy::{copy_layer, Checks};
 use super::{AtomicFile, WriteContext};
 use crate::error::{Error, Result};
 use crate::image::{canonical_json, Image, ImageIndex, MEDIA_TYPE_OCI_INDEX};
@@ -96,14 +96,14 @@ pub(super) fn stage_archive(
         let layers = unique_layers(index);
         let total: u64 = layers.iter().map(|l| l.size).sum();
         let mut done = 0u64;
-        let mut checks: Vec<Check> = Vec::with_capacity(layers.len());
+        let mut checks = Checks::default();
         let mut tar = TarWriter::new(&mut buffered, ctx.mtime);
         tar.dir("blobs/", DIR).map_err(write_err)?;
         tar.dir("blobs/sha256/", DIR).map_err(write_err)?;
         for layer in layers {
             tar.file_with(&blob_path(&layer.digest), FILE, layer.size, &dest, |out| {
                 out.flush().map_err(write_err)?;
-                checks.push(copy_layer(layer, file, &dest, ctx.cancel, |n| ctx.report(done + n, total))?);
+                checks.push(copy_layer(layer, file, &dest, ctx.cancel, |n| ctx.report(done + n, total))?)?;
                 Ok(())
             })?;
             done += layer.size;
@@ -123,7 +123,7 @@ pub(super) fn stage_archive(
         ctx.report(total, total);
         checks
     };
-    out.sync_after(|| checks.into_iter().try_for_each(Check::wait))?;
+    out.sync_after(|| checks.wait())?;
     Ok(out)
 }
 

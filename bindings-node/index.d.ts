@@ -134,8 +134,12 @@ export declare function buildImage(options: BuildImageOptions): Promise<BuildRes
  * This type only documents the options for TypeScript; the object itself is read by the core.
  */
 export interface BuildImageOptions {
-  /** The program to package: a Linux ELF executable (static, for a scratch base). */
-  entrypoint: string
+  /**
+   * The program to package: a Linux ELF executable (static, for a scratch base). Several
+   * programs (a list, `'PLATFORM=PATH'` allowed, or an object of platform to path) make one
+   * multi-platform image index.
+   */
+  entrypoint: string | Array<string> | Record<string, string>
   /**
    * The base image (`--from`), as the CLI spells it: `'scratch'` (default),
    * `'builtin:static'`, `REF` or `docker://REF`, `oci-archive:PATH[:NAME]`, `oci:DIR[:NAME]`,
@@ -203,6 +207,18 @@ export interface BuildImageOptions {
   annotations?: Record<string, string> | Array<string>
   /** Build a dynamically linked program even if the base lacks its loader. */
   allowDynamic?: boolean
+  /** Add the program's loader and shared libraries as a layer below it (`--bundle-libs`). */
+  bundleLibs?: boolean
+  /** Take bundled libraries from this directory, standing for the target's `/` (`--sysroot`). */
+  sysroot?: string
+  /** Also bundle libraries the program only dlopens, by soname (`--bundle-lib`). */
+  bundleLib?: string | Array<string>
+  /** Check the image against AWS Lambda's rules before anything is written (`--profile`). */
+  profile?: 'lambda'
+  /** With several programs pushed: also tag each platform's image as `TAG-amd64`… (`--platform-tags`). */
+  platformTags?: boolean
+  /** With several programs: the platform an archive's `manifest.json` names for Docker 20.10. */
+  dockerPlatform?: string
   /** Manifest and config media types; default: follow the base. */
   format?: 'oci' | 'docker'
   /**
@@ -279,6 +295,14 @@ export interface BuildResult {
    * `push`.
    */
   pushed: Array<string>
+  /** The index digest when several programs made an image index. */
+  indexDigest?: string
+  /** Each platform's manifest digest (`{ 'linux/amd64': 'sha256:…' }`). */
+  manifests: Record<string, string>
+  /** The digest each output holds (`{ 'oci-archive:server.tar': 'sha256:…' }`). */
+  digests: Record<string, string>
+  /** The paths in the image of the shared libraries bundled (`bundleLibs: true`). */
+  bundled: Array<string>
 }
 
 /**

@@ -114,16 +114,21 @@ pub(crate) fn manifest_descriptor(image: &Image, tag: Option<(&str, &str)>) -> V
 
 /// `index.json`: one manifest descriptor per tag, named for containerd and OCI tools.
 fn index_json(image: &Image, tags: &[Reference]) -> Value {
+    named_index_json(tags, |tag| manifest_descriptor(image, tag))
+}
+
+/// `index.json` of `descriptor` (a manifest's or an index's), once per tag, each named.
+pub(super) fn named_index_json(tags: &[Reference], descriptor: impl Fn(Option<(&str, &str)>) -> Value) -> Value {
     let manifests: Vec<Value> = if tags.is_empty() {
-        vec![manifest_descriptor(image, None)]
+        vec![descriptor(None)]
     } else {
-        tags.iter().map(|t| manifest_descriptor(image, Some((&t.to_string(), t.tag().unwrap_or("latest"))))).collect()
+        tags.iter().map(|t| descriptor(Some((&t.to_string(), t.tag().unwrap_or("latest"))))).collect()
     };
     json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests})
 }
 
 /// Docker's `manifest.json`, which Docker 20.10's `docker load` reads.
-fn docker_manifest_json(image: &Image, tags: &[Reference]) -> Value {
+pub(super) fn docker_manifest_json(image: &Image, tags: &[Reference]) -> Value {
     let repo_tags: Vec<String> = tags.iter().map(Reference::familiar).collect();
     json!([{
         "Config": blob_path(&image.config_digest),

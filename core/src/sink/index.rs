@@ -6,14 +6,13 @@
 //! names the one the caller chose (by default linux/amd64, else the first), so the archive
 //! never depends on the machine that built it.
 
-use super::archive::{blob_path, OCI_LAYOUT};
+use super::archive::{blob_path, docker_manifest_json, named_index_json, OCI_LAYOUT};
 use super::copy::{copy_layer, Checks};
 use super::{AtomicFile, WriteContext};
 use crate::error::{Error, Result};
-use crate::image::{canonical_json, Image, ImageIndex, MEDIA_TYPE_OCI_INDEX};
+use crate::image::{canonical_json, Image, ImageIndex};
 use crate::layer::{Layer, Owner, TarWriter, BUFFER_SIZE};
 use crate::platform::Platform;
-use crate::reference::Reference;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -108,7 +107,7 @@ pub(super) fn stage_archive(
             })?;
             done += layer.size;
         }
-        let index_json = canonical_json(&index_json(index, ctx.tags));
+        let index_json = canonical_json(&named_index_json(ctx.tags, |tag| index_descriptor(index, tag)));
         let manifest_json = canonical_json(&docker_manifest_json(docker, ctx.tags));
         let mut files: Vec<(String, &[u8])> =
             small_blobs(index).into_iter().map(|(digest, bytes)| (blob_path(digest), bytes)).collect();
@@ -125,26 +124,6 @@ pub(super) fn stage_archive(
     };
     out.sync_after(|| checks.wait())?;
     Ok(out)
-}
-
-/// `index.json`: the index, once per tag, named.
-fn index_json(index: &ImageIndex, tags: &[Reference]) -> Value {
-    let manifests: Vec<Value> = if tags.is_empty() {
-        vec![index_descriptor(index, None)]
-    } else {
-        tags.iter().map(|t| index_descriptor(index, Some((&t.to_string(), t.tag().unwrap_or("latest"))))).collect()
-    };
-    json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests})
-}
-
-/// Docker's `manifest.json` for the one image Docker 20.10 loads.
-fn docker_manifest_json(image: &Image, tags: &[Reference]) -> Value {
-    let repo_tags: Vec<String> = tags.iter().map(Reference::familiar).collect();
-    json!([{
-        "Config": blob_path(&image.config_digest),
-        "RepoTags": if repo_tags.is_empty() { Value::Null } else { json!(repo_tags) },
-        "Layers": image.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
-    }])
 }
 
 /// The suffix of an image's per-platform tag: `amd64`, `arm64`, `armv7`, `ppc64le`.

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod archive;
+pub mod containerd;
 pub mod docker;
 pub mod handmade;
 pub mod oci;
@@ -50,6 +51,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub use archive::{sha256_digest, sha256_file, EntryKind, Image, ImageLayout, Layer, TarEntry};
+pub use containerd::Containerd;
 pub use docker::{DockerDaemon, DOCKER_CLIENT};
 pub use oci::{
     oci_archive_to_layout, oci_image_tool_validate, runc_run, runc_run_with, skopeo_inspect, skopeo_inspect_config,

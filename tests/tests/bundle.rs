@@ -10,12 +10,10 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-use std::time::Duration;
 
 use serde_json::Value;
-use zeroimage_tests::process::{exec, exec_ok, exec_timeout, require_tool, scratch_dir, unique_name, Daemon};
-use zeroimage_tests::{oci, zeroimage_cmd, DockerDaemon, ImageLayout, OutputExt, Podman};
+use zeroimage_tests::process::{exec, exec_ok, require_tool, scratch_dir, unique_name};
+use zeroimage_tests::{oci, zeroimage_cmd, Containerd, DockerDaemon, ImageLayout, OutputExt, Podman};
 
 const PROBE_SOURCE: &str = include_str!("../fixtures/bundle/probe.c");
 const RECORD: &str = "usr/share/zeroimage/bundled-libs.json";
@@ -78,73 +76,6 @@ fn run_runc(archive: &Path) -> Output {
     let layout = work.path().join("layout");
     oci::oci_archive_to_layout(archive, &layout, "t");
     oci::runc_run(&layout, "t", &[])
-}
-
-/// A private containerd 1.6 (its own root, state and sockets; CRI cgroups off), as
-/// ../shared/notes/runtime-facts.md describes; `ctr` imports and runs images with the native
-/// snapshotter.
-struct Containerd {
-    socket: PathBuf,
-    /// Imports (and removals) one at a time: two concurrent imports sharing a base layer race
-    /// in containerd 1.6 ("parent snapshot … does not exist").
-    import: std::sync::Mutex<()>,
-    _daemon: Daemon,
-    _dir: tempfile::TempDir,
-}
-
-impl Containerd {
-    /// One containerd shared by the tests of this process (stopped by its watchdog at exit).
-    fn shared() -> &'static Containerd {
-        static SHARED: OnceLock<Containerd> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            require_tool("containerd");
-            require_tool("ctr");
-            let dir = scratch_dir();
-            let root = dir.path();
-            let socket = root.join("c.sock");
-            let config = root.join("config.toml");
-            let text = format!(
-                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n[grpc]\n  address = \"{0}/c.sock\"\n\
-                 [ttrpc]\n  address = \"{0}/c.ttrpc.sock\"\n[debug]\n  address = \"{0}/c.debug.sock\"\n\
-                 [plugins.\"io.containerd.grpc.v1.cri\"]\n  disable_cgroup = true\n",
-                root.display()
-            );
-            fs::write(&config, text).unwrap();
-            let mut cmd = Command::new("containerd");
-            cmd.arg("--config").arg(&config);
-            let mut daemon = Daemon::spawn("containerd", &mut cmd, &root.join("containerd.log"), Some(root));
-            let mut probe = Command::new("ctr");
-            probe.arg("--address").arg(&socket).arg("version");
-            daemon.wait_until("answering `ctr version`", Duration::from_secs(60), || {
-                exec_timeout(&mut probe, Duration::from_secs(20)).status.success()
-            });
-            Containerd { socket, import: std::sync::Mutex::new(()), _daemon: daemon, _dir: dir }
-        })
-    }
-
-    fn ctr(&self) -> Command {
-        let mut cmd = Command::new("ctr");
-        cmd.arg("--address").arg(&self.socket);
-        cmd
-    }
-
-    /// `ctr images import` the archive, then `ctr run --rm` the image named `image` (as
-    /// `docker.io/library/NAME:TAG`), whatever the outcome.
-    fn run(&self, archive: &Path, image: &str) -> Output {
-        {
-            let _one_at_a_time = self.import.lock().unwrap_or_else(|e| e.into_inner());
-            exec_ok(self.ctr().args(["images", "import", "--snapshotter", "native"]).arg(archive));
-        }
-        let full = format!("docker.io/library/{image}");
-        let name = unique_name("bundle");
-        let out = exec_timeout(
-            self.ctr().args(["run", "--rm", "--snapshotter", "native", &full, &name]),
-            Duration::from_secs(120),
-        );
-        let _one_at_a_time = self.import.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = exec(self.ctr().args(["images", "rm", &full]));
-        out
-    }
 }
 
 /// Run the image under runc, Docker, containerd and podman, as the image's user, and check

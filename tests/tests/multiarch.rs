@@ -12,7 +12,7 @@ use serde_json::Value;
 use zeroimage_tests::oci::{skopeo, umoci_image};
 use zeroimage_tests::process::{exec_ok, unique_name};
 use zeroimage_tests::program::{self, ensure_qemu, HELLO_LINE};
-use zeroimage_tests::{oci, zeroimage, DockerDaemon, OutputExt, Podman, Registry};
+use zeroimage_tests::{oci, zeroimage, Containerd, DockerDaemon, OutputExt, Podman, Registry};
 
 /// `DIR/linux_<arch>/server` for amd64, arm64 and armv7: the goreleaser layout.
 fn dist(dir: &Path) -> Vec<PathBuf> {
@@ -67,7 +67,7 @@ fn an_archive_index_runs_on_every_platform() {
     let dir = tempfile::tempdir().unwrap();
     let programs = dist(dir.path());
     let archive = dir.path().join("server.tar");
-    let tag = format!("zi-multi/{}:1.0", unique_name("server"));
+    let tag = format!("{}:1.0", unique_name("zi-multi-server"));
     let mut args = vec!["build"];
     args.extend(programs.iter().map(|p| s(p)));
     args.extend(["--from", "builtin:static", "--tag", &tag, "-o", s(&archive), "--json", "--", "--uname"]);
@@ -101,6 +101,10 @@ fn an_archive_index_runs_on_every_platform() {
     let docker = DockerDaemon::shared();
     docker.load(&archive);
     expect_machine(&docker.run(&tag, &[]), "x86_64");
+
+    // containerd imports every platform and runs the one asked for (arm64 under QEMU).
+    let ctr = Containerd::shared().run_platform(&archive, &tag, Some("linux/arm64"));
+    expect_machine(&ctr, "aarch64");
 
     // --docker-platform names another image for Docker: arm64, run under QEMU.
     let arm_archive = dir.path().join("server-arm64.tar");

@@ -9,6 +9,7 @@ import json
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,11 +27,17 @@ def dist(workdir: Path) -> list[Path]:
     return out
 
 
-def read_index(archive: Path) -> tuple[dict, dict]:
+def read_index(archive: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     with tarfile.open(archive) as tar:
-        index_json = json.load(tar.extractfile("index.json"))
+
+        def read(name: str) -> bytes:
+            member = tar.extractfile(name)
+            assert member is not None, name
+            return member.read()
+
+        index_json = json.loads(read("index.json"))
         digest = index_json["manifests"][0]["digest"]
-        blob = tar.extractfile("blobs/sha256/" + digest.split(":")[1]).read()
+        blob = read("blobs/sha256/" + digest.split(":")[1])
     assert "sha256:" + hashlib.sha256(blob).hexdigest() == digest
     return index_json, json.loads(blob)
 

@@ -122,6 +122,14 @@ pub fn runc_run_with(layout: &Path, tag: &str, edit: impl FnOnce(&mut Value)) ->
     out
 }
 
+/// `buildah` with private storage (vfs) under `dir`, for manifest lists made by another tool.
+pub fn buildah(dir: &Path) -> Command {
+    require_tool("buildah");
+    let mut cmd = Command::new("buildah");
+    cmd.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("runroot")).args(["--storage-driver", "vfs"]);
+    cmd
+}
+
 /// `umoci unpack --image LAYOUT:TAG BUNDLE` (as root); `BUNDLE` must not exist yet.
 pub fn umoci_unpack(layout: &Path, tag: &str, bundle: &Path) {
     exec_ok(Command::new("umoci").arg("unpack").arg("--image").arg(format!("{}:{tag}", layout.display())).arg(bundle));

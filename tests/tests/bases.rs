@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use zeroimage_tests::oci::{skopeo_copy, skopeo_inspect_with, umoci_image};
+use zeroimage_tests::oci::{self, skopeo_copy, skopeo_inspect_with, umoci_image};
 use zeroimage_tests::program::{tiny_elf, ElfMachine};
 use zeroimage_tests::token::{TokenRegistry, SERVICE};
 use zeroimage_tests::{
@@ -739,23 +739,15 @@ fn hostile_archives_are_rejected() {
     let _ = Command::new("true");
 }
 
-/// `buildah` with private storage (vfs) under `dir`.
-fn buildah(dir: &Path) -> Command {
-    zeroimage_tests::require_tool("buildah");
-    let mut cmd = Command::new("buildah");
-    cmd.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("runroot")).args(["--storage-driver", "vfs"]);
-    cmd
-}
-
 #[test]
 fn buildah_manifest_lists_oci_and_docker() {
     let registry = Registry::start();
     let dir = scratch_dir();
     let layout = multi_platform_layout(dir.path());
     let storage = scratch_dir();
-    exec_ok(buildah(storage.path()).args(["manifest", "create", "zi-multi"]));
+    exec_ok(oci::buildah(storage.path()).args(["manifest", "create", "zi-multi"]));
     for arch in ["amd64", "arm64"] {
-        exec_ok(buildah(storage.path()).args([
+        exec_ok(oci::buildah(storage.path()).args([
             "manifest",
             "add",
             "zi-multi",
@@ -763,14 +755,14 @@ fn buildah_manifest_lists_oci_and_docker() {
         ]));
     }
     let oci_dir = dir.path().join("buildah-oci");
-    exec_ok(buildah(storage.path()).args([
+    exec_ok(oci::buildah(storage.path()).args([
         "manifest",
         "push",
         "--all",
         "zi-multi",
         &format!("oci:{}:multi", oci_dir.display()),
     ]));
-    exec_ok(buildah(storage.path()).args([
+    exec_ok(oci::buildah(storage.path()).args([
         "manifest",
         "push",
         "--all",

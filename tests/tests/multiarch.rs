@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 use zeroimage_tests::oci::{skopeo, umoci_image};
@@ -181,14 +181,6 @@ fn pushes_the_index_and_per_platform_tags() {
     expect_machine(&podman.run_with(&["--platform", "linux/arm64"], &target, &[]), "aarch64");
 }
 
-/// `buildah` with private storage (vfs) under `dir`.
-fn buildah(dir: &Path) -> Command {
-    zeroimage_tests::require_tool("buildah");
-    let mut cmd = Command::new("buildah");
-    cmd.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("runroot")).args(["--storage-driver", "vfs"]);
-    cmd
-}
-
 #[test]
 fn each_program_gets_its_platforms_base() {
     let dir = tempfile::tempdir().unwrap();
@@ -202,12 +194,17 @@ fn each_program_gets_its_platforms_base() {
     }
     let storage = tempfile::tempdir().unwrap();
     let list = unique_name("zi-base");
-    exec_ok(buildah(storage.path()).args(["manifest", "create", &list]));
+    exec_ok(oci::buildah(storage.path()).args(["manifest", "create", &list]));
     for arch in ["amd64", "arm64"] {
-        exec_ok(buildah(storage.path()).args(["manifest", "add", &list, &format!("oci:{}:{arch}", layout.display())]));
+        exec_ok(oci::buildah(storage.path()).args([
+            "manifest",
+            "add",
+            &list,
+            &format!("oci:{}:{arch}", layout.display()),
+        ]));
     }
     let base_dir = dir.path().join("base-index");
-    exec_ok(buildah(storage.path()).args([
+    exec_ok(oci::buildah(storage.path()).args([
         "manifest",
         "push",
         "--all",

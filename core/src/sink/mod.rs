@@ -312,21 +312,27 @@ pub struct Written {
     pub digest: String,
 }
 
-/// Write `image` to `sinks` (see [`Image::write`](crate::Image::write)).
-pub(crate) fn write_image(sinks: &[Sink], image: &Image, options: &WriteOptions) -> Result<Vec<Written>> {
+/// Check every sink can be written (there is one, and each passes its preflight), and the
+/// context every sink gets from `options`.
+fn prepare<'a>(sinks: &[Sink], options: &'a WriteOptions) -> Result<WriteContext<'a>> {
     if sinks.is_empty() {
         return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
     }
     for sink in sinks {
         sink.preflight()?;
     }
-    let ctx = WriteContext {
+    Ok(WriteContext {
         tags: &options.tags,
         mtime: options.mtime,
         cancel: &options.cancel,
         progress: options.progress.as_ref(),
         registry: &options.registry,
-    };
+    })
+}
+
+/// Write `image` to `sinks` (see [`Image::write`](crate::Image::write)).
+pub(crate) fn write_image(sinks: &[Sink], image: &Image, options: &WriteOptions) -> Result<Vec<Written>> {
+    let ctx = prepare(sinks, options)?;
     // Archives, layouts and the engine get OCI media types; pushes the image's own format
     // with uncompressed base layers gzipped (see crate::convert).
     let local = sinks.iter().any(|s| !is_push(s)).then(|| crate::convert::local_image(image)).transpose()?;
@@ -340,20 +346,8 @@ pub(crate) fn write_image(sinks: &[Sink], image: &Image, options: &WriteOptions)
 
 /// Write `index` to `sinks` (see [`ImageIndex::write`](crate::ImageIndex::write)).
 pub(crate) fn write_index(sinks: &[Sink], index: &crate::ImageIndex, options: &WriteOptions) -> Result<Vec<Written>> {
-    if sinks.is_empty() {
-        return Err(Error::InvalidOption { option: "output", value: String::new(), reason: "no output given".into() });
-    }
     index::docker_image(index, options.docker_platform.as_ref())?;
-    for sink in sinks {
-        sink.preflight()?;
-    }
-    let ctx = WriteContext {
-        tags: &options.tags,
-        mtime: options.mtime,
-        cancel: &options.cancel,
-        progress: options.progress.as_ref(),
-        registry: &options.registry,
-    };
+    let ctx = prepare(sinks, options)?;
     let convert = |f: &dyn Fn(&Image) -> Result<Image>| -> Result<crate::ImageIndex> {
         crate::ImageIndex::new(index.images.iter().map(f).collect::<Result<Vec<_>>>()?)
     };
